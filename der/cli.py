@@ -1,0 +1,197 @@
+"""The ``der`` command line: one typed config per subcommand (tyro turns field docstrings into --help)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import tyro
+
+from der.errors import DerError
+from der.pipeline import PipelineConfig
+from der.train import TrainConfig
+
+DEFAULT_WAREHOUSE = Path("warehouse/data")
+
+
+@dataclass
+class Prefetch:
+    """Record every expert under every KTP chain up to tmax into the warehouse (resumable)."""
+
+    experts: str = "reference-ollama"
+    """Experts TOML file, or a bundled config: reference-ollama, llama-local."""
+    warehouse: Path = DEFAULT_WAREHOUSE
+    """Warehouse root (Parquet shards); created if missing."""
+    dataset: str = "boolq"
+    """boolq (bundled dev split), a .jsonl/.jsonl.gz/.parquet file, or hf:<id>[:split]."""
+    limit: int | None = None
+    """Record at most this many questions (after --offset and --partition)."""
+    offset: int = 0
+    """Skip this many questions first (in dataset order)."""
+    partition: Literal["all", "train", "eval"] = "all"
+    """Only questions of this router partition."""
+    question_ids: tuple[str, ...] = ()
+    """Only these question ids."""
+    tmax: int = 3
+    """Longest chain to record."""
+    template: str = "ref-v1"
+    """Prompt template version."""
+    batch_size: int = 25
+    """Questions walked to full depth before the next batch (an interrupted run keeps whole questions)."""
+    on_bad_rows: Literal["error", "skip"] = "error"
+    """Stop at the first bad dataset row, or skip bad rows and list them."""
+
+
+def run_prefetch(args: Prefetch) -> int:
+    from der.config import load_experts
+    from der.data import load_questions
+    from der.prefetch import prefetch, select_questions
+    from der.progress import Bar
+    from der.prompts import get_template
+
+    specs = load_experts(args.experts)
+    template = get_template(args.template)
+    loaded = load_questions(args.dataset, on_bad=args.on_bad_rows)
+    for s in loaded.skipped:
+        print(f"skipped {s.source} row {s.row}: {s.reason}", file=sys.stderr)
+    questions = select_questions(loaded.questions, args.offset, args.limit, args.partition, args.question_ids)
+    print(f"prefetch: {len(questions)} questions x {len(specs)} experts, tmax {args.tmax} -> {args.warehouse}")
+    with Bar("calls", unit="call") as bar:
+        stats = prefetch(
+            questions, specs, args.warehouse, template, tmax=args.tmax, batch_size=args.batch_size, progress=bar.update
+        )
+    print(
+        f"done: {stats.asked} calls asked ({stats.ok} ok, {stats.failed} failed), {stats.cached} already cached, "
+        f"{stats.new_questions} new questions; run {stats.run_id}"
+    )
+    for f in stats.failures:
+        print(f"  failed: {f}", file=sys.stderr)
+    return 0 if stats.failed == 0 else 3
+
+
+@dataclass
+class Sql:
+    """Run one read-only SQL query over the warehouse views (questions, calls, chains, ...)."""
+
+    query: tyro.conf.Positional[str] = "select * from coverage"
+    """The query; `der sql "show tables"` lists the views."""
+    warehouse: Path = DEFAULT_WAREHOUSE
+    format: Literal["table", "csv", "json"] = "table"
+    tmax: int = 3
+    """Longest chain expanded by the `chains` view."""
+    max_rows: int = 100
+    """Rows shown in table format (csv and json print all)."""
+
+
+def run_sql(args: Sql) -> int:
+    from der.sqlout import print_result
+    from der.warehouse import Warehouse
+
+    _require_warehouse(args.warehouse)
+    with Warehouse(args.warehouse, tmax=args.tmax) as wh:
+        print_result(wh.user_query(args.query), args.format, args.max_rows)
+    return 0
+
+
+@dataclass
+class Embed:
+    """Compute the MiniLM state embeddings the warehouse lacks (the pipeline does this too)."""
+
+    warehouse: Path = DEFAULT_WAREHOUSE
+
+
+def run_embed(args: Embed) -> int:
+    from der.embeddings import ensure_embeddings
+
+    _require_warehouse(args.warehouse)
+    print(f"embedded {ensure_embeddings(args.warehouse)} new states")
+    return 0
+
+
+@dataclass
+class Train:
+    """Train a PPO router on the recorded behaviour and save it (router.zip + router.json)."""
+
+    warehouse: Path = DEFAULT_WAREHOUSE
+    out: Path = Path("reports/latest/router")
+    experts: tuple[str, ...] = ()
+    """Experts in action order (default: every recorded expert)."""
+    train: tyro.conf.OmitArgPrefixes[TrainConfig] = field(default_factory=TrainConfig)
+
+
+def run_train(args: Train) -> int:
+    import time
+
+    from der.pipeline import PipelineConfig, check_warehouse, load_data
+    from der.train import train_router
+
+    t0 = time.perf_counter()
+    check_warehouse(args.warehouse, args.train.reward.tmax)
+    data = load_data(PipelineConfig(warehouse=args.warehouse, experts=args.experts, train=args.train))
+    result = train_router(data, args.train, progress=sys.stderr.isatty())
+    result.router.save(args.out)
+    print(
+        f"trained {args.train.steps} PPO steps on {result.router.meta['train_questions']} questions in "
+        f"{result.train_time_sec:.1f} s (process {time.perf_counter() - t0:.1f} s) -> {args.out}"
+    )
+    return 0
+
+
+@dataclass
+class Pipeline:
+    """Train a router from the recording, evaluate every baseline and the router, write the report."""
+
+    cfg: tyro.conf.OmitArgPrefixes[PipelineConfig] = field(default_factory=PipelineConfig)
+
+
+def run_pipeline_cmd(args: Pipeline) -> int:
+    from der.pipeline import run_pipeline
+    from der.report import results_table
+
+    report = run_pipeline(args.cfg, progress=sys.stderr.isatty())
+    for protocol, rows in report["end_results_eval"].items():
+        print(f"\n## {protocol}: {report['protocols'][protocol]}\n")
+        print(results_table(rows))
+    print(f"\ntrain {report['train_time_sec']:.1f} s; wrote {args.cfg.out}/report.json and report.md")
+    return 0
+
+
+def _require_warehouse(root: Path) -> None:
+    if not root.exists():
+        raise DerError(
+            f"warehouse {root} does not exist: record into it with `der prefetch --warehouse {root}`, "
+            "or use the bundled recording: --warehouse warehouse/recording"
+        )
+
+
+COMMANDS = {
+    "prefetch": (Prefetch, run_prefetch),
+    "sql": (Sql, run_sql),
+    "embed": (Embed, run_embed),
+    "train": (Train, run_train),
+    "pipeline": (Pipeline, run_pipeline_cmd),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``der`` console script."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = tyro.extras.subcommand_cli_from_dict({k: v[0] for k, v in COMMANDS.items()}, args=argv, prog="der")
+    for cls, fn in COMMANDS.values():
+        if isinstance(args, cls):
+            try:
+                return fn(args)
+            except DerError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+            except KeyboardInterrupt:
+                print("interrupted: everything written so far is kept; run the same command to resume", file=sys.stderr)
+                return 130
+    raise AssertionError(f"no handler for {type(args).__name__}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""The main job: warehouse -> embeddings -> replay arrays -> PPO router -> evaluation -> report.
+
+Each stage is a library function; ``der pipeline`` runs them in order and ``flows/pipeline.py``
+runs the same functions as Prefect tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from der.embeddings import ensure_embeddings
+from der.env import cost_weights
+from der.errors import WarehouseError
+from der.evaluate import PROTOCOLS, Rollout, evaluate, rollout
+from der.replay import ReplayData, load_replay
+from der.report import build_report, traces, write_report
+from der.train import TrainConfig, TrainResult, train_router, train_rows
+from der.warehouse import Warehouse
+
+log = logging.getLogger("der.pipeline")
+
+
+@dataclass
+class PipelineConfig:
+    """Settings of ``der pipeline``; defaults are the reference demo's where it has one."""
+
+    warehouse: Path = Path("warehouse/data")
+    """Warehouse root holding the recording."""
+    out: Path = Path("reports/latest")
+    """Folder for report.json, report.md and the trained router."""
+    experts: tuple[str, ...] = ()
+    """Experts to route over, in action order (default: every recorded expert)."""
+    eval_limit: int | None = None
+    """Evaluate on at most this many eval-partition questions (default: all)."""
+    probe_samples: int = 40
+    """Eval questions in the single-shot probe (begin_probe_baselines)."""
+    show_der_qa: int = 10
+    """Sample traces in the report."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def check_warehouse(root: Path, tmax: int) -> None:
+    """Run the data tests; refuse to train on a warehouse that fails any."""
+    if not root.exists():
+        raise WarehouseError(f"warehouse {root} does not exist; record into it with `der prefetch --warehouse {root}`")
+    with Warehouse(root, tmax=tmax) as wh:
+        failed = {k: v for k, v in wh.data_tests().items() if v}
+    if failed:
+        raise WarehouseError(f"{root}: data tests failed ({failed}); inspect with `der sql` before training")
+
+
+def load_data(cfg: PipelineConfig) -> ReplayData:
+    """Embed missing states, then build the replay arrays."""
+    added = ensure_embeddings(cfg.warehouse)
+    if added:
+        log.info("embedded %d new states", added)
+    data = load_replay(cfg.warehouse, list(cfg.experts) or None, tmax=cfg.train.reward.tmax)
+    if data.incomplete:
+        log.warning("%d questions left out: some reachable call is missing or failed", len(data.incomplete))
+    return data
+
+
+def eval_rows(data: ReplayData, limit: int | None) -> np.ndarray:
+    """Eval-partition rows, cut to ``limit``."""
+    rows = data.indices("eval")
+    if len(rows) == 0:
+        raise WarehouseError("no replayable questions in the eval partition; record more questions")
+    return rows if limit is None else rows[:limit]
+
+
+def run_evaluation(data: ReplayData, cfg: PipelineConfig, trained: TrainResult) -> dict[str, Any]:
+    """Probe, full evaluation and sample traces, for every protocol."""
+    reward = cfg.train.reward
+    weights = cost_weights(data, train_rows(data, cfg.train.train_limit))
+    rows = eval_rows(data, cfg.eval_limit)
+    probe_rows = rows[: cfg.probe_samples]
+    probe: dict[str, list[Rollout]] = {
+        p: [
+            rollout(
+                data,
+                probe_rows,
+                f"single_shot:{i}:{e}",
+                lambda t, s, prev, i=i: np.full(len(s), i),
+                1,
+                p,
+                weights,
+                reward,
+                False,
+            )
+            for i, e in enumerate(data.experts)
+        ]
+        for p in PROTOCOLS
+    }
+    results = evaluate(data, rows, weights, reward, trained.router, seed=cfg.train.seed)
+    sample_rows = rows[: cfg.show_der_qa]
+    raw, questions = _sample_text(cfg.warehouse, [data.question_ids[r] for r in sample_rows])
+    samples = {}
+    for p, rs in results.items():
+        der = next(r for r in rs if r.name.startswith("DER"))
+        k = len(sample_rows)
+        cut = Rollout(
+            der.name, der.correct[:k], der.calls[:k], der.latency[:k], der.cost[:k], der.picks[:k], der.answers[:k]
+        )
+        samples[p] = traces(data, sample_rows, cut, weights, reward.cost_mode, raw, questions)
+    return {"weights": weights, "rows": rows, "probe": probe, "results": results, "samples": samples}
+
+
+def _sample_text(root: Path, qids: list[str]) -> tuple[dict[tuple[str, str, str], str], dict[str, str]]:
+    with Warehouse(root) as wh:
+        raw = wh.query_rows(
+            "select question_id, expert, prev_answer, raw_text from calls "
+            "where status = 'ok' and question_id in (select unnest(?::varchar[]))",
+            [qids],
+        )
+        qs = wh.query_rows(
+            "select question_id, question from questions where question_id in (select unnest(?::varchar[]))", [qids]
+        )
+    return {(q, e, p): t or "" for q, e, p, t in raw}, dict(qs)
+
+
+def provenance(cfg: PipelineConfig, data: ReplayData, n_eval: int) -> dict[str, Any]:
+    """Where the numbers come from: warehouse, cache fingerprint, counts, recording manifest."""
+    manifest = cfg.warehouse / "manifest.json"
+    doc: dict[str, Any] = {
+        "warehouse": str(cfg.warehouse),
+        "cache_fingerprint": data.fingerprint,
+        "experts": data.experts,
+        "train_questions": len(train_rows(data, cfg.train.train_limit)),
+        "eval_questions": int(n_eval),
+        "incomplete_questions": len(data.incomplete),
+        "partition": "router-train / router-eval carved from BoolQ dev by question-id hash (1/3 eval)",
+    }
+    if manifest.exists():
+        m = json.loads(manifest.read_text())
+        doc["recording"] = m.get("summary", "")
+        doc["manifest"] = m
+    return doc
+
+
+def train_stage(data: ReplayData, cfg: PipelineConfig, progress: bool = False) -> TrainResult:
+    """Train the router and save it under ``out/router``."""
+    trained = train_router(data, cfg.train, progress=progress)
+    trained.router.save(cfg.out / "router")
+    return trained
+
+
+def report_stage(data: ReplayData, cfg: PipelineConfig, trained: TrainResult) -> dict[str, Any]:
+    """Evaluate, then write report.json and report.md; returns the report document."""
+    ev = run_evaluation(data, cfg, trained)
+    report = build_report(
+        config=asdict(cfg),
+        data=data,
+        weights=ev["weights"],
+        probe=ev["probe"],
+        results=ev["results"],
+        samples=ev["samples"],
+        train_time_sec=trained.train_time_sec,
+        provenance=provenance(cfg, data, len(ev["rows"])),
+        curve=trained.curve,
+    )
+    write_report(report, cfg.out)
+    return report
+
+
+def run_pipeline(cfg: PipelineConfig, progress: bool = False) -> dict[str, Any]:
+    """Check, load, train, evaluate and write the report; returns the report document."""
+    cfg.train.reward.validate()
+    check_warehouse(cfg.warehouse, cfg.train.reward.tmax)
+    data = load_data(cfg)
+    trained = train_stage(data, cfg, progress)
+    return report_stage(data, cfg, trained)

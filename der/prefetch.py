@@ -1,0 +1,315 @@
+"""Prefetch: record every expert under every KTP chain up to tmax, asking each distinct call once.
+
+The cache is content-addressed. A call's key hashes the expert's identity (backend, model,
+digest, options), the template version and the full prompt text; the prompt depends only on the
+question and the answer passed on, so a chain's step at any depth is the same call as any other
+step with the same (question, passed-on answer, expert). Walking the chains depth by depth and
+skipping keys already recorded therefore asks at most experts x 3 calls per question (passed-on
+answer none / yes / no) at any tmax, instead of E + E^2 + ... + E^tmax.
+
+Calls are grouped by expert (an Ollama host never swaps models mid-phase), bounded per host by
+the expert's ``concurrency``, and published as shards every few rows. A re-run asks only for
+keys that have no ``ok`` row yet; failed calls are recorded as failures and asked again next time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from der.answers import PARSER_VERSION, parse_answer
+from der.data import Question
+from der.errors import ConfigError
+from der.experts import Expert, ExpertSpec, make_expert
+from der.prompts import PromptTemplate, passed_on
+from der.store import ShardWriter, write_shard
+from der.warehouse import Warehouse
+
+log = logging.getLogger("der.prefetch")
+NONE = "none"  # prev_answer of a first-step call
+
+
+def call_key(spec: ExpertSpec, template: PromptTemplate, prompt: str) -> str:
+    """Content address of one call: expert identity, template version and the full prompt."""
+    doc = json.dumps({"expert": spec.identity(), "template": template.version, "prompt": prompt}, sort_keys=True)
+    return hashlib.sha256(doc.encode()).hexdigest()
+
+
+@dataclass
+class PrefetchStats:
+    """What a prefetch run did."""
+
+    run_id: str
+    questions: int = 0
+    new_questions: int = 0
+    asked: int = 0
+    ok: int = 0
+    failed: int = 0
+    cached: int = 0
+    per_expert: dict[str, dict[str, int]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    def count(self, expert: str, status: str) -> None:
+        d = self.per_expert.setdefault(expert, {"ok": 0, "failed": 0})
+        d[status] += 1
+
+
+def validate_run(specs: list[ExpertSpec], tmax: int) -> None:
+    """Reject settings that cannot work, before any call."""
+    if tmax < 1:
+        raise ConfigError(f"tmax must be at least 1 (got {tmax}): it is the longest chain to record")
+    if not specs:
+        raise ConfigError("no experts configured")
+
+
+def check_consistent(wh: Warehouse, specs: list[ExpertSpec], template: PromptTemplate) -> None:
+    """One expert name must mean one model and settings within a warehouse, or replay would mix
+    answers from different models under one name."""
+    recorded = wh.query_rows("select distinct expert, expert_fp, template from stg_call_attempts")
+    for spec in specs:
+        for name, fp, tpl in recorded:
+            if name == spec.name and (fp != spec.fingerprint() or tpl != template.version):
+                raise ConfigError(
+                    f"expert {spec.name!r} is already recorded in {wh.root} with other settings "
+                    f"(fingerprint {fp}, template {tpl}; now {spec.fingerprint()}, {template.version}). "
+                    "Give the changed expert a new name, or record into another --warehouse."
+                )
+
+
+def _question_row(q: Question) -> dict[str, Any]:
+    return {
+        "question_id": q.question_id,
+        "partition": q.partition,
+        "question": q.question,
+        "passage": q.passage,
+        "label": q.label,
+        "source": q.source,
+        "source_row": q.row,
+    }
+
+
+@dataclass
+class _Task:
+    question: Question
+    prev: str | None
+    spec: ExpertSpec
+    prompt: str
+    key: str
+
+
+def _row(task: _Task, res: Any, template: PromptTemplate, run_id: str) -> dict[str, Any]:
+    s = task.spec
+    return {
+        "call_key": task.key,
+        "question_id": task.question.question_id,
+        "expert": s.name,
+        "expert_fp": s.fingerprint(),
+        "backend": s.backend,
+        "model": s.model,
+        "digest": s.digest,
+        "template": template.version,
+        "prev_answer": task.prev or NONE,
+        "step_kind": "first" if task.prev is None else "ktp",
+        "prompt_chars": len(task.prompt),
+        "status": res.status,
+        "raw_text": res.raw_text,
+        "answer": parse_answer(res.raw_text) if res.status == "ok" else None,
+        "parser": PARSER_VERSION,
+        "error": res.error,
+        "latency_s": res.latency_s,
+        "attempts": res.attempts,
+        "host": res.host,
+        "done_reason": res.done_reason,
+        "prompt_tokens": res.prompt_tokens,
+        "completion_tokens": res.completion_tokens,
+        "load_s": res.load_s,
+        "prompt_eval_s": res.prompt_eval_s,
+        "eval_s": res.eval_s,
+        "server_total_s": res.server_total_s,
+        "p_yes": res.p_yes,
+        "run_id": run_id,
+        "recorded_at": datetime.now(UTC),
+    }
+
+
+Progress = Callable[[int, int], None]
+"""Progress callback: (calls done in this run, current upper bound of calls to make)."""
+
+
+def prefetch(
+    questions: list[Question],
+    specs: list[ExpertSpec],
+    root: str | Path,
+    template: PromptTemplate,
+    tmax: int = 3,
+    batch_size: int = 25,
+    preflight: bool = True,
+    experts: dict[str, Expert] | None = None,
+    progress: Progress | None = None,
+    flush_rows: int = 16,
+) -> PrefetchStats:
+    """Record every chain up to ``tmax`` for ``questions`` into the warehouse at ``root``.
+
+    :param batch_size: questions walked to full depth before the next batch starts, so that an
+        interrupted run leaves whole questions recorded.
+    :param experts: backend instances to use (tests inject them); built from ``specs`` otherwise.
+    """
+    validate_run(specs, tmax)
+    wh = Warehouse(root)
+    check_consistent(wh, specs, template)
+    known: dict[str, str] = dict(wh.query_rows("select call_key, answer from stg_calls where status = 'ok'"))
+    have_q = {r[0] for r in wh.query_rows("select question_id from stg_questions")}
+    wh.close()
+    owned = experts is None
+    experts = experts or {s.name: make_expert(s) for s in specs}
+    stats = PrefetchStats(run_id=uuid.uuid4().hex[:12], questions=len(questions))
+    try:
+        if preflight:
+            for s in specs:
+                experts[s.name].preflight()
+        new_q = [_question_row(q) for q in questions if q.question_id not in have_q]
+        write_shard(root, "questions", new_q)
+        stats.new_questions = len(new_q)
+        writer = ShardWriter(root, "calls", flush_rows=flush_rows)
+        bound = _upper_bound(questions, specs, template, tmax, known)
+        done = 0
+        try:
+            for start in range(0, len(questions), batch_size):
+                batch = questions[start : start + batch_size]
+                states: dict[str, set[str | None]] = {q.question_id: {None} for q in batch}
+                seen: dict[str, set[str | None]] = {q.question_id: set() for q in batch}
+                for _depth in range(tmax):
+                    tasks = [
+                        _task(q, prev, s, template)
+                        for q in batch
+                        for prev in states[q.question_id] - seen[q.question_id]
+                        for s in specs
+                    ]
+                    for q in batch:
+                        seen[q.question_id] |= states[q.question_id]
+                    todo = [t for t in tasks if t.key not in known]
+                    stats.cached += len(tasks) - len(todo)
+                    for s in specs:  # grouped by expert: no model swapping on a shared host
+                        mine = [t for t in todo if t.spec.name == s.name]
+                        done = _run_expert(experts[s.name], mine, writer, template, stats, known, done, bound, progress)
+                    nxt: dict[str, set[str | None]] = {q.question_id: set() for q in batch}
+                    for t in tasks:
+                        if t.key in known:
+                            nxt[t.question.question_id].add(passed_on(known[t.key]))
+                    states = {qid: nxt[qid] | states[qid] for qid in states}
+                    if all(states[qid] <= seen[qid] for qid in states):
+                        break  # every reachable state is recorded: deeper steps are cached calls
+                writer.flush()
+                bound = done + _upper_bound(questions[start + batch_size :], specs, template, tmax, known)
+                if progress:
+                    progress(done, bound)
+        finally:
+            writer.flush()
+        _write_run(root, stats, specs, template, tmax)
+    finally:
+        if owned:
+            for e in experts.values():
+                e.close()
+    return stats
+
+
+def _task(q: Question, prev: str | None, spec: ExpertSpec, template: PromptTemplate) -> _Task:
+    prompt = template.render(q.text, prev)
+    return _Task(q, prev, spec, prompt, call_key(spec, template, prompt))
+
+
+def _upper_bound(
+    questions: Iterable[Question],
+    specs: list[ExpertSpec],
+    template: PromptTemplate,
+    tmax: int,
+    known: dict[str, str],
+) -> int:
+    """Calls still missing if every passed-on state (none, yes, no) turns out reachable."""
+    states: list[str | None] = [None] if tmax == 1 else [None, "yes", "no"]
+    return sum(1 for q in questions for p in states for s in specs if _task(q, p, s, template).key not in known)
+
+
+def _run_expert(
+    expert: Expert,
+    tasks: list[_Task],
+    writer: ShardWriter,
+    template: PromptTemplate,
+    stats: PrefetchStats,
+    known: dict[str, str],
+    done: int,
+    bound: int,
+    progress: Progress | None,
+) -> int:
+    if not tasks:
+        return done
+    spec = expert.spec
+    workers = max(1, spec.concurrency) * len(spec.base_urls)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"der-{spec.name}") as pool:
+        for task, res in zip(tasks, pool.map(lambda t: expert.call(t.prompt), tasks), strict=True):
+            row = _row(task, res, template, stats.run_id)
+            writer.add(row)
+            stats.asked += 1
+            stats.count(spec.name, res.status)
+            if res.status == "ok":
+                stats.ok += 1
+                known[task.key] = row["answer"]
+            else:
+                stats.failed += 1
+                if len(stats.failures) < 20:
+                    stats.failures.append(f"{spec.name} q={task.question.question_id}: {res.error}")
+            done += 1
+            if progress:
+                progress(done, max(bound, done))
+    return done
+
+
+def _write_run(
+    root: str | Path, stats: PrefetchStats, specs: list[ExpertSpec], template: PromptTemplate, tmax: int
+) -> None:
+    """Provenance of this run (no secrets: specs carry only the *name* of an API key variable)."""
+    folder = Path(root) / "runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "run_id": stats.run_id,
+        "finished_at": datetime.now(UTC).isoformat(),
+        "tmax": tmax,
+        "template": template.version,
+        "experts": [
+            {"name": s.name, "fingerprint": s.fingerprint(), **s.identity(), "base_urls": s.base_urls} for s in specs
+        ],
+        "stats": {k: v for k, v in stats.__dict__.items() if k != "failures"},
+        "failures_sample": stats.failures,
+    }
+    tmp = folder / f".tmp-{stats.run_id}.json"
+    tmp.write_text(json.dumps(doc, indent=2))
+    tmp.replace(folder / f"run-{stats.run_id}.json")
+
+
+def select_questions(
+    questions: list[Question],
+    offset: int = 0,
+    limit: int | None = None,
+    partition: str = "all",
+    question_ids: Iterable[str] = (),
+) -> list[Question]:
+    """Pick questions by partition and id, then apply offset and limit (dataset order kept)."""
+    ids = set(question_ids)
+    if ids:
+        missing = ids - {q.question_id for q in questions}
+        if missing:
+            raise ConfigError(f"question ids not in the dataset: {', '.join(sorted(missing))}")
+    picked = [
+        q for q in questions if (partition == "all" or q.partition == partition) and (not ids or q.question_id in ids)
+    ]
+    if offset < 0 or (limit is not None and limit < 0):
+        raise ConfigError("offset and limit must be >= 0")
+    return picked[offset : None if limit is None else offset + limit]

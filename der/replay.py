@@ -1,0 +1,191 @@
+"""Replay arrays: everything the environment and the evaluators need, as dense numpy arrays.
+
+Built once from the warehouse (no HTTP, no embedding model afterwards)::
+
+    answer[q, s, e]   int8   expert e's answer on question q when handed state s (-1: not recorded)
+    latency[q, s, e]  float32 wall seconds of that call
+    p_yes[q, s, e]    float32 P(yes) on the first answer token (nan where the server gave none)
+    tokens[q, s, e]   float32 completion tokens
+    obs[q, s, :]      float32 MiniLM embedding of the state text
+    label[q]          bool
+
+States ``s`` are the answer handed on: 0 none (first step), 1 yes, 2 no. Answers are coded
+0 no, 1 yes, 2 unknown. Only ``ok`` calls are loaded: a failed call is never an answer. A question
+is replayable when every state reachable by some chain up to tmax has an ok call for every
+expert; the others are listed in ``incomplete`` and left out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from der.embeddings import MODEL_NAME
+from der.errors import WarehouseError
+from der.store import EMBED_DIM
+from der.warehouse import Warehouse
+
+STATES = ("none", "yes", "no")
+S_NONE, S_YES, S_NO = 0, 1, 2
+A_NO, A_YES, A_UNKNOWN, MISSING = 0, 1, 2, -1
+ANSWER_NAMES = ("no", "yes", "unknown")
+_ANSWER_CODE = {"no": A_NO, "yes": A_YES, "unknown": A_UNKNOWN}
+# state handed on after each answer code: no -> S_NO, yes -> S_YES, unknown -> nothing (S_NONE)
+NEXT_STATE = np.array([S_NO, S_YES, S_NONE], dtype=np.int8)
+
+
+@dataclass
+class ReplayData:
+    """Dense arrays over the replayable questions (see module docstring)."""
+
+    question_ids: list[str]
+    experts: list[str]
+    partition: np.ndarray
+    label: np.ndarray
+    answer: np.ndarray
+    latency: np.ndarray
+    p_yes: np.ndarray
+    tokens: np.ndarray
+    obs: np.ndarray | None
+    fingerprint: str
+    tmax: int
+    incomplete: list[str] = field(default_factory=list)
+
+    @property
+    def n_experts(self) -> int:
+        return len(self.experts)
+
+    def indices(self, partition: str) -> np.ndarray:
+        """Row indices of one partition (``train`` / ``eval``), or all for ``all``."""
+        if partition == "all":
+            return np.arange(len(self.question_ids))
+        return np.flatnonzero(self.partition == partition)
+
+    def correct(self, answers: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Whether answer codes match the labels of ``rows`` (unknown is never correct)."""
+        return answers == self.label[rows].astype(np.int8)
+
+    def median_latency(self, rows: np.ndarray) -> np.ndarray:
+        """Per-expert median latency of first-step calls over ``rows`` (the cost calibration)."""
+        return np.nanmedian(self.latency[rows, S_NONE, :], axis=0)
+
+
+def reachable_states(answer: np.ndarray, tmax: int) -> np.ndarray:
+    """bool[q, s]: which states some chain of length <= tmax hands an expert (before its step)."""
+    n = answer.shape[0]
+    reach = np.zeros((n, len(STATES)), dtype=bool)
+    reach[:, S_NONE] = True
+    frontier = reach.copy()
+    for _ in range(tmax - 1):
+        new = np.zeros_like(reach)
+        for s in range(len(STATES)):
+            codes = answer[:, s, :]
+            live = frontier[:, s][:, None] & (codes >= 0)
+            for code, nxt in ((A_NO, S_NO), (A_YES, S_YES), (A_UNKNOWN, S_NONE)):
+                new[:, nxt] |= (live & (codes == code)).any(axis=1)
+        frontier = new & ~reach
+        reach |= new
+        if not frontier.any():
+            break
+    return reach
+
+
+def load_replay(
+    root: str | Path,
+    experts: list[str] | None = None,
+    tmax: int = 3,
+    with_obs: bool = True,
+) -> ReplayData:
+    """Build :class:`ReplayData` from the warehouse at ``root``.
+
+    :param experts: expert names in action order (default: every recorded expert, sorted).
+    :param with_obs: load the state embeddings (run :func:`der.embeddings.ensure_embeddings` first).
+    """
+    with Warehouse(root, tmax=tmax) as wh:
+        recorded = [r[0] for r in wh.query_rows("select distinct expert from calls order by 1")]
+        if not recorded:
+            raise WarehouseError(f"{root}: no calls recorded; run `der prefetch` first")
+        experts = list(experts) if experts else recorded
+        unknown = sorted(set(experts) - set(recorded))
+        if unknown:
+            raise WarehouseError(f"{root}: experts {unknown} have no recorded calls; recorded: {recorded}")
+        qs = wh.sql("select question_id, partition, label from questions order by question_id").fetchnumpy()
+        calls = wh.con.execute(
+            """
+            select question_id, expert, prev_answer, answer, latency_s, p_yes, completion_tokens, call_key
+            from calls where status = 'ok' and expert in (select unnest(?::varchar[]))
+            """,
+            [experts],
+        ).fetchnumpy()
+        emb = None
+        if with_obs:
+            emb = wh.con.execute(
+                "select question_id, prev_answer, embedding from stg_embeddings where model = ?", [MODEL_NAME]
+            ).fetchnumpy()
+    qids = [str(x) for x in qs["question_id"]]
+    qindex = {q: i for i, q in enumerate(qids)}
+    eindex = {e: i for i, e in enumerate(experts)}
+    sindex = {s: i for i, s in enumerate(STATES)}
+    n, e = len(qids), len(experts)
+    answer = np.full((n, 3, e), MISSING, dtype=np.int8)
+    latency = np.full((n, 3, e), np.nan, dtype=np.float32)
+    p_yes = np.full((n, 3, e), np.nan, dtype=np.float32)
+    tokens = np.full((n, 3, e), np.nan, dtype=np.float32)
+    qi = np.array([qindex[q] for q in calls["question_id"]], dtype=np.int64)
+    si = np.array([sindex[s] for s in calls["prev_answer"]], dtype=np.int64)
+    ei = np.array([eindex[x] for x in calls["expert"]], dtype=np.int64)
+    answer[qi, si, ei] = [_ANSWER_CODE[a] for a in calls["answer"]]
+    latency[qi, si, ei] = calls["latency_s"]
+    p_yes[qi, si, ei] = _floats(calls["p_yes"])
+    tokens[qi, si, ei] = _floats(calls["completion_tokens"])
+
+    reach = reachable_states(answer, tmax)
+    complete = ~((reach[:, :, None]) & (answer == MISSING)).any(axis=(1, 2))
+    obs = None
+    if with_obs:
+        obs = np.full((n, 3, EMBED_DIM), np.nan, dtype=np.float32)
+        if len(emb["question_id"]):
+            keep = np.array([q in qindex for q in emb["question_id"]])
+            eq = np.array([qindex[q] for q, k in zip(emb["question_id"], keep, strict=True) if k], dtype=np.int64)
+            es = np.array([sindex[s] for s, k in zip(emb["prev_answer"], keep, strict=True) if k], dtype=np.int64)
+            obs[eq, es] = np.stack(
+                [np.asarray(v, dtype=np.float32) for v, k in zip(emb["embedding"], keep, strict=True) if k]
+            )
+        missing_obs = np.isnan(obs).any(axis=2) & reach
+        if missing_obs.any():
+            raise WarehouseError(
+                f"{root}: {int(missing_obs.any(axis=1).sum())} questions lack state embeddings; "
+                "run `der embed` (or `der pipeline`, which embeds what is missing)"
+            )
+        obs = np.nan_to_num(obs)
+
+    keep = np.flatnonzero(complete)
+    incomplete = [qids[i] for i in np.flatnonzero(~complete)]
+    used_keys = sorted(
+        str(k) for k, q in zip(calls["call_key"], calls["question_id"], strict=True) if complete[qindex[q]]
+    )
+    fingerprint = hashlib.sha256("\n".join([*experts, *used_keys]).encode()).hexdigest()[:16]
+    return ReplayData(
+        question_ids=[qids[i] for i in keep],
+        experts=experts,
+        partition=np.asarray(qs["partition"], dtype=object)[keep].astype(str),
+        label=np.asarray(qs["label"], dtype=bool)[keep],
+        answer=answer[keep],
+        latency=latency[keep],
+        p_yes=p_yes[keep],
+        tokens=tokens[keep],
+        obs=None if obs is None else obs[keep],
+        fingerprint=fingerprint,
+        tmax=tmax,
+        incomplete=incomplete,
+    )
+
+
+def _floats(col: np.ndarray) -> np.ndarray:
+    """A numeric column that may hold NULLs (masked or object arrays) as float32 with nan."""
+    if np.ma.isMaskedArray(col):
+        return np.ma.filled(col.astype(np.float64), np.nan).astype(np.float32)
+    return np.array([np.nan if v is None else v for v in col], dtype=np.float32)

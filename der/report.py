@@ -1,0 +1,185 @@
+"""Reports: report.json (the reference's top-level keys plus protocol and provenance) and report.md."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from der.env import step_cost
+from der.evaluate import PROTOCOLS, Rollout, answer_name
+from der.replay import NEXT_STATE, S_NONE, ReplayData
+
+PROTOCOL_NOTES = {
+    "gold-stop": (
+        "the reference's protocol: a multi-step method stops as soon as its answer equals the gold label "
+        "(unknown scored as 'no'). It reads the label at inference: an oracle, for comparison with the reference."
+    ),
+    "fixed-budget": (
+        "deployable: nothing reads the label at inference; multi-step methods run all tmax steps and the "
+        "last answer counts (unknown is wrong)."
+    ),
+}
+ORACLE_NOTE = "methods named oracle:* read the label under every protocol (upper bounds)."
+
+
+def traces(
+    data: ReplayData,
+    rows: np.ndarray,
+    rollout: Rollout,
+    weights: np.ndarray,
+    cost_mode: str,
+    raw: dict[tuple[str, str, str], str],
+    questions: dict[str, str],
+) -> list[dict[str, Any]]:
+    """Per-question step traces in the reference's der_samples format."""
+    out = []
+    states = ("none", "yes", "no")
+    for k, r in enumerate(rows):
+        qid = data.question_ids[r]
+        s, steps = S_NONE, []
+        for t in range(rollout.picks.shape[1]):
+            a = int(rollout.picks[k, t])
+            if a < 0:
+                break
+            code = int(data.answer[r, s, a])
+            steps.append(
+                {
+                    "t": t,
+                    "pick": data.experts[a],
+                    "handed": states[s],
+                    "ans": answer_name(code),
+                    "gold": "yes" if data.label[r] else "no",
+                    "acc": float(code == int(data.label[r])),
+                    "latency": float(data.latency[r, s, a]),
+                    "tokens": None if np.isnan(data.tokens[r, s, a]) else int(data.tokens[r, s, a]),
+                    "cost": float(step_cost(data, r, s, a, weights, cost_mode)),
+                    "p_yes": None if np.isnan(data.p_yes[r, s, a]) else float(data.p_yes[r, s, a]),
+                    "raw": raw.get((qid, data.experts[a], states[s]), ""),
+                }
+            )
+            s = int(NEXT_STATE[code])
+        out.append(
+            {
+                "idx": int(r),
+                "question_id": qid,
+                "q": questions.get(qid, ""),
+                "gold": "yes" if data.label[r] else "no",
+                "final": steps[-1]["ans"] if steps else "",
+                "correct": bool(rollout.correct[k]),
+                "calls": int(rollout.calls[k]),
+                "total_latency": float(rollout.latency[k]),
+                "total_cost": float(rollout.cost[k]),
+                "trace": steps,
+            }
+        )
+    return out
+
+
+def build_report(
+    *,
+    config: dict[str, Any],
+    data: ReplayData,
+    weights: np.ndarray,
+    probe: dict[str, list[Rollout]],
+    results: dict[str, list[Rollout]],
+    samples: dict[str, list[dict[str, Any]]],
+    train_time_sec: float,
+    provenance: dict[str, Any],
+    curve: dict[str, list[float]] | None = None,
+) -> dict[str, Any]:
+    """The report document; its first seven keys are the reference's."""
+    return {
+        "config": config,
+        "calibration": {"median_latency_sec": {e: float(1.0 / w) for e, w in zip(data.experts, weights, strict=True)}},
+        "begin_probe_baselines": {p: [r.summary() for r in rs] for p, rs in probe.items()},
+        "end_results_eval": {p: [r.summary() for r in rs] for p, rs in results.items()},
+        "der_samples": samples,
+        "train_time_sec": train_time_sec,
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "protocols": {p: PROTOCOL_NOTES[p] for p in results},
+        "oracle_note": ORACLE_NOTE,
+        "provenance": provenance,
+        "learning_curve": curve or {},
+    }
+
+
+def results_table(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table of method summaries."""
+    lines = [
+        "| method | accuracy | mean calls | mean latency s | mean cost |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {r['accuracy_mean']:.3f} | {r['calls_mean']:.2f} | "
+            f"{r['latency_mean']:.2f} | {r['cost_mean']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """report.md: provenance, one results table per protocol, sample traces."""
+    prov = report["provenance"]
+    cal = report["calibration"]["median_latency_sec"]
+    parts = [
+        "# der report",
+        "",
+        f"- generated: {report['timestamp']}",
+        f"- warehouse: `{prov.get('warehouse')}` (cache fingerprint `{prov.get('cache_fingerprint')}`)",
+        f"- questions: {prov.get('train_questions')} train, {prov.get('eval_questions')} eval"
+        f" ({prov.get('incomplete_questions', 0)} left out: incomplete recording)",
+        f"- experts: {', '.join(f'{e} (median {v:.2f} s)' for e, v in cal.items())}",
+        f"- PPO: {report['config'].get('train', {}).get('steps')} steps in {report['train_time_sec']:.1f} s",
+        "",
+    ]
+    if prov.get("recording"):
+        parts += [f"- recording: {prov['recording']}", ""]
+    for protocol, rows in report["end_results_eval"].items():
+        parts += [f"## Protocol `{protocol}`", "", report["protocols"][protocol], "", results_table(rows), ""]
+    parts += [f"_{report['oracle_note']}_", ""]
+    for protocol, samples in report["der_samples"].items():
+        parts += [f"## Sample traces: DER router, `{protocol}`", ""]
+        for s in samples:
+            mark = "correct" if s["correct"] else "wrong"
+            parts.append(
+                f"- **{_md_escape(s['q'])}** gold `{s['gold']}`, final `{s['final']}` ({mark}, "
+                f"{s['calls']} calls, {s['total_latency']:.2f} s)"
+            )
+            for st in s["trace"]:
+                parts.append(
+                    f"  - t={st['t']} {st['pick']} (handed {st['handed']}) -> `{st['ans']}` "
+                    f'in {st["latency"]:.2f} s: "{_md_escape(st["raw"])[:80]}"'
+                )
+        parts.append("")
+    return "\n".join(parts)
+
+
+def write_report(report: dict[str, Any], folder: str | Path) -> tuple[Path, Path]:
+    """Write report.json and report.md into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    js, md = folder / "report.json", folder / "report.md"
+    js.write_text(json.dumps(report, indent=2, default=_jsonable))
+    md.write_text(render_markdown(report))
+    return js, md
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+__all__ = ["PROTOCOLS", "build_report", "render_markdown", "results_table", "traces", "write_report"]

@@ -1,0 +1,166 @@
+"""Append-only Parquet shards: the warehouse's only storage.
+
+Layout under a warehouse root::
+
+    questions/part-*.parquet    one row per question the warehouse knows
+    calls/part-*.parquet        one row per call attempt, failures included
+    embeddings/part-*.parquet   one MiniLM vector per (question, previous answer)
+    runs/*.json                 one provenance record per prefetch run
+
+A shard is written under a dot-prefixed temporary name in the same folder, flushed to disk, and
+renamed into place; readers glob ``part-*.parquet`` only, so a killed writer never leaves a
+half-written file where a reader looks. No process holds a lock: several writers may append at
+once, and the SQL views deduplicate by key.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+EMBED_DIM = 384
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "questions": pa.schema(
+        [
+            ("question_id", pa.string()),
+            ("partition", pa.string()),
+            ("question", pa.string()),
+            ("passage", pa.string()),
+            ("label", pa.bool_()),
+            ("source", pa.string()),
+            ("source_row", pa.int64()),
+        ]
+    ),
+    "calls": pa.schema(
+        [
+            ("call_key", pa.string()),
+            ("question_id", pa.string()),
+            ("expert", pa.string()),
+            ("expert_fp", pa.string()),
+            ("backend", pa.string()),
+            ("model", pa.string()),
+            ("digest", pa.string()),
+            ("template", pa.string()),
+            ("prev_answer", pa.string()),
+            ("step_kind", pa.string()),
+            ("prompt_chars", pa.int64()),
+            ("status", pa.string()),
+            ("raw_text", pa.string()),
+            ("answer", pa.string()),
+            ("parser", pa.string()),
+            ("error", pa.string()),
+            ("latency_s", pa.float64()),
+            ("attempts", pa.int32()),
+            ("host", pa.string()),
+            ("done_reason", pa.string()),
+            ("prompt_tokens", pa.int64()),
+            ("completion_tokens", pa.int64()),
+            ("load_s", pa.float64()),
+            ("prompt_eval_s", pa.float64()),
+            ("eval_s", pa.float64()),
+            ("server_total_s", pa.float64()),
+            ("p_yes", pa.float64()),
+            ("run_id", pa.string()),
+            ("recorded_at", pa.timestamp("us", tz="UTC")),
+        ]
+    ),
+    "embeddings": pa.schema(
+        [
+            ("question_id", pa.string()),
+            ("prev_answer", pa.string()),
+            ("model", pa.string()),
+            ("embedding", pa.list_(pa.float32(), EMBED_DIM)),
+        ]
+    ),
+}
+TABLES = tuple(SCHEMAS)
+
+
+def shard_dir(root: str | Path, table: str) -> Path:
+    """Folder holding one table's shards."""
+    return Path(root) / table
+
+
+def shard_glob(root: str | Path, table: str) -> str:
+    """Glob that readers use; temporary files (dot-prefixed) never match it."""
+    return str(shard_dir(root, table) / "part-*.parquet")
+
+
+def list_shards(root: str | Path, table: str) -> list[Path]:
+    """The published shards of a table, oldest first."""
+    return sorted(shard_dir(root, table).glob("part-*.parquet"))
+
+
+def write_shard(root: str | Path, table: str, rows: Sequence[dict[str, Any]] | pa.Table) -> Path | None:
+    """Write rows as one new shard, atomically; returns its path (None when there are no rows)."""
+    schema = SCHEMAS[table]
+    data = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows), schema=schema)
+    if data.num_rows == 0:
+        return None
+    data = data.select(schema.names).cast(schema)
+    folder = shard_dir(root, table)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    name = f"part-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+    tmp = folder / f".tmp-{name}"
+    try:
+        with open(tmp, "wb") as fh:
+            pq.write_table(data, fh, compression="zstd")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, folder / name)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(folder)
+    return folder / name
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The rename is durable only once the directory entry is on disk.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class ShardWriter:
+    """Buffers rows from many threads and publishes a shard every ``flush_rows`` rows or
+    ``flush_s`` seconds, so a killed run loses at most that much."""
+
+    def __init__(self, root: str | Path, table: str, flush_rows: int = 16, flush_s: float = 20.0) -> None:
+        self.root, self.table = root, table
+        self.flush_rows, self.flush_s = flush_rows, flush_s
+        self._rows: list[dict[str, Any]] = []
+        self._lock = Lock()
+        self._last = time.monotonic()
+        self.written = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        with self._lock:
+            self._rows.append(row)
+            due = len(self._rows) >= self.flush_rows or time.monotonic() - self._last >= self.flush_s
+            if due:
+                self._flush_locked()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self._rows:
+            write_shard(self.root, self.table, self._rows)
+            self.written += len(self._rows)
+            self._rows = []
+        self._last = time.monotonic()

@@ -1,0 +1,98 @@
+"""Nightly prefetch: record new questions (or new experts) into the warehouse.
+
+Invariant: a failed expert call is recorded as a failure by the library and asked again on the
+next run; nothing here turns a failure into an answer. Each batch is its own task, so a retry
+repeats only that batch, and the library skips every call already recorded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, Field
+
+from der.config import load_experts
+from der.data import Question, load_questions
+from der.experts import ExpertSpec, make_expert
+from der.prefetch import PrefetchStats, prefetch, select_questions
+from der.prompts import get_template
+
+
+class PrefetchParams(BaseModel):
+    """Parameters of the prefetch flow (the same meaning as `der prefetch`'s options)."""
+
+    experts: str = "reference-ollama"
+    warehouse: str = "warehouse/data"
+    dataset: str = "boolq"
+    limit: int | None = Field(None, ge=1)
+    offset: int = Field(0, ge=0)
+    partition: Literal["all", "train", "eval"] = "all"
+    tmax: int = Field(3, ge=1, le=8)
+    template: str = "ref-v1"
+    batch_size: int = Field(25, ge=1, le=10_000)
+
+
+@task(cache_policy=NO_CACHE)
+def load_specs(experts: str) -> list[ExpertSpec]:
+    return load_experts(experts)
+
+
+@task(retries=3, retry_delay_seconds=[10, 30, 60], cache_policy=NO_CACHE)
+def preflight(specs: list[ExpertSpec]) -> list[ExpertSpec]:
+    """Servers up and models present; also fills Ollama digests into the specs it returns."""
+    for spec in specs:
+        expert = make_expert(spec)
+        try:
+            expert.preflight()
+        finally:
+            expert.close()
+    return specs
+
+
+@task(cache_policy=NO_CACHE)
+def load(params: PrefetchParams) -> list[Question]:
+    loaded = load_questions(params.dataset)
+    return select_questions(loaded.questions, params.offset, params.limit, params.partition)
+
+
+@task(retries=2, retry_delay_seconds=[30, 120], cache_policy=NO_CACHE)
+def record_batch(batch: list[Question], specs: list[ExpertSpec], params: PrefetchParams) -> PrefetchStats:
+    """Record one batch; on retry only its missing calls are asked."""
+    return prefetch(
+        batch,
+        specs,
+        Path(params.warehouse),
+        get_template(params.template),
+        tmax=params.tmax,
+        batch_size=params.batch_size,
+        preflight=False,
+    )
+
+
+@flow(name="der-prefetch", log_prints=True)
+def prefetch_flow(params: PrefetchParams | None = None) -> dict[str, int]:
+    """Preflight every expert, then record the selected questions batch by batch."""
+    params = params or PrefetchParams()
+    log = get_run_logger()
+    specs = preflight(load_specs(params.experts))
+    questions = load(params)
+    totals = {"questions": len(questions), "asked": 0, "ok": 0, "failed": 0, "cached": 0}
+    for start in range(0, len(questions), params.batch_size):
+        stats = record_batch(questions[start : start + params.batch_size], specs, params)
+        for k in ("asked", "ok", "failed", "cached"):
+            totals[k] += getattr(stats, k)
+        log.info(
+            "batch %d: %d asked (%d failed), %d cached",
+            start // params.batch_size,
+            stats.asked,
+            stats.failed,
+            stats.cached,
+        )
+    return totals
+
+
+if __name__ == "__main__":
+    prefetch_flow(PrefetchParams(experts="llama-local", limit=5))
