@@ -84,7 +84,7 @@ def check_consistent(wh: Warehouse, specs: list[ExpertSpec], template: PromptTem
                 )
 
 
-def _question_row(q: Question) -> dict[str, Any]:
+def question_row(q: Question) -> dict[str, Any]:
     return {
         "question_id": q.question_id,
         "partition": q.partition,
@@ -97,7 +97,7 @@ def _question_row(q: Question) -> dict[str, Any]:
 
 
 @dataclass
-class _Task:
+class CallTask:
     question: Question
     prev: str | None
     spec: ExpertSpec
@@ -105,7 +105,7 @@ class _Task:
     key: str
 
 
-def _row(task: _Task, res: Any, template: PromptTemplate, run_id: str) -> dict[str, Any]:
+def call_row(task: CallTask, res: Any, template: PromptTemplate, run_id: str) -> dict[str, Any]:
     s = task.spec
     return {
         "call_key": task.key,
@@ -163,19 +163,18 @@ def prefetch(
     :param experts: backend instances to use (tests inject them); built from ``specs`` otherwise.
     """
     validate_run(specs, tmax)
-    wh = Warehouse(root)
-    check_consistent(wh, specs, template)
-    known: dict[str, str] = dict(wh.query_rows("select call_key, answer from stg_calls where status = 'ok'"))
-    have_q = {r[0] for r in wh.query_rows("select question_id from stg_questions")}
-    wh.close()
     owned = experts is None
     experts = experts or {s.name: make_expert(s) for s in specs}
     stats = PrefetchStats(run_id=uuid.uuid4().hex[:12], questions=len(questions))
     try:
-        if preflight:
+        if preflight:  # first: it fills in Ollama digests, which are part of every key
             for s in specs:
                 experts[s.name].preflight()
-        new_q = [_question_row(q) for q in questions if q.question_id not in have_q]
+        with Warehouse(root) as wh:
+            check_consistent(wh, specs, template)
+            known = dict(wh.query_rows("select call_key, answer from stg_calls where status = 'ok'"))
+            have_q = {r[0] for r in wh.query_rows("select question_id from stg_questions")}
+        new_q = [question_row(q) for q in questions if q.question_id not in have_q]
         write_shard(root, "questions", new_q)
         stats.new_questions = len(new_q)
         writer = ShardWriter(root, "calls", flush_rows=flush_rows)
@@ -188,7 +187,7 @@ def prefetch(
                 seen: dict[str, set[str | None]] = {q.question_id: set() for q in batch}
                 for _depth in range(tmax):
                     tasks = [
-                        _task(q, prev, s, template)
+                        make_task(q, prev, s, template)
                         for q in batch
                         for prev in states[q.question_id] - seen[q.question_id]
                         for s in specs
@@ -221,9 +220,9 @@ def prefetch(
     return stats
 
 
-def _task(q: Question, prev: str | None, spec: ExpertSpec, template: PromptTemplate) -> _Task:
+def make_task(q: Question, prev: str | None, spec: ExpertSpec, template: PromptTemplate) -> CallTask:
     prompt = template.render(q.text, prev)
-    return _Task(q, prev, spec, prompt, call_key(spec, template, prompt))
+    return CallTask(q, prev, spec, prompt, call_key(spec, template, prompt))
 
 
 def _upper_bound(
@@ -235,12 +234,12 @@ def _upper_bound(
 ) -> int:
     """Calls still missing if every passed-on state (none, yes, no) turns out reachable."""
     states: list[str | None] = [None] if tmax == 1 else [None, "yes", "no"]
-    return sum(1 for q in questions for p in states for s in specs if _task(q, p, s, template).key not in known)
+    return sum(1 for q in questions for p in states for s in specs if make_task(q, p, s, template).key not in known)
 
 
 def _run_expert(
     expert: Expert,
-    tasks: list[_Task],
+    tasks: list[CallTask],
     writer: ShardWriter,
     template: PromptTemplate,
     stats: PrefetchStats,
@@ -255,7 +254,7 @@ def _run_expert(
     workers = max(1, spec.concurrency) * len(spec.base_urls)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"der-{spec.name}") as pool:
         for task, res in zip(tasks, pool.map(lambda t: expert.call(t.prompt), tasks), strict=True):
-            row = _row(task, res, template, stats.run_id)
+            row = call_row(task, res, template, stats.run_id)
             writer.add(row)
             stats.asked += 1
             stats.count(spec.name, res.status)

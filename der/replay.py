@@ -12,7 +12,8 @@ Built once from the warehouse (no HTTP, no embedding model afterwards)::
 States ``s`` are the answer handed on: 0 none (first step), 1 yes, 2 no. Answers are coded
 0 no, 1 yes, 2 unknown. Only ``ok`` calls are loaded: a failed call is never an answer. A question
 is replayable when every state reachable by some chain up to tmax has an ok call for every
-expert; the others are listed in ``incomplete`` and left out.
+expert; questions with a gap are listed in ``incomplete`` and left out, and questions with no
+call at all yet are counted in ``unrecorded``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class ReplayData:
     fingerprint: str
     tmax: int
     incomplete: list[str] = field(default_factory=list)
+    """Questions with some calls recorded but a reachable call missing or failed."""
+    unrecorded: int = 0
+    """Questions the warehouse knows but holds no call for yet."""
 
     @property
     def n_experts(self) -> int:
@@ -116,7 +120,9 @@ def load_replay(
         calls = wh.con.execute(
             """
             select question_id, expert, prev_answer, answer, latency_s, p_yes, completion_tokens, call_key
-            from calls where status = 'ok' and expert in (select unnest(?::varchar[]))
+            from calls
+            where status = 'ok' and expert in (select unnest(?::varchar[]))
+                and question_id in (select question_id from questions)
             """,
             [experts],
         ).fetchnumpy()
@@ -144,6 +150,7 @@ def load_replay(
 
     reach = reachable_states(answer, tmax)
     complete = ~((reach[:, :, None]) & (answer == MISSING)).any(axis=(1, 2))
+    recorded_q = (answer != MISSING).any(axis=(1, 2))
     obs = None
     if with_obs:
         obs = np.full((n, 3, EMBED_DIM), np.nan, dtype=np.float32)
@@ -163,7 +170,7 @@ def load_replay(
         obs = np.nan_to_num(obs)
 
     keep = np.flatnonzero(complete)
-    incomplete = [qids[i] for i in np.flatnonzero(~complete)]
+    incomplete = [qids[i] for i in np.flatnonzero(~complete & recorded_q)]
     used_keys = sorted(
         str(k) for k, q in zip(calls["call_key"], calls["question_id"], strict=True) if complete[qindex[q]]
     )
@@ -181,6 +188,7 @@ def load_replay(
         fingerprint=fingerprint,
         tmax=tmax,
         incomplete=incomplete,
+        unrecorded=int((~recorded_q).sum()),
     )
 
 

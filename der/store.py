@@ -164,3 +164,21 @@ class ShardWriter:
             self.written += len(self._rows)
             self._rows = []
         self._last = time.monotonic()
+
+
+def compact(root: str | Path, table: str) -> tuple[int, int]:
+    """Merge a table's shards into one; returns (shards before, rows).
+
+    The merged shard is published before the old ones are removed, so a concurrent reader sees
+    every row at all times (possibly twice for a moment: the views deduplicate by key). Shards a
+    concurrent writer publishes meanwhile are not in the list, so they are never removed.
+    """
+    shards = list_shards(root, table)
+    if len(shards) <= 1:
+        return len(shards), sum(pq.read_metadata(s).num_rows for s in shards)
+    merged = pa.concat_tables([pq.read_table(s).select(SCHEMAS[table].names).cast(SCHEMAS[table]) for s in shards])
+    write_shard(root, table, merged)
+    for s in shards:
+        s.unlink()
+    _fsync_dir(shard_dir(root, table))
+    return len(shards), merged.num_rows

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -110,10 +111,13 @@ def wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 120) -> flo
     sys.exit(f"{base} not healthy after {timeout} s")
 
 
-def start(threads: int, ctx: int) -> None:
+def start(threads: int, ctx: int, cpus: str | None) -> None:
     binary = llama_server()
     state = {}
     for alias, port, pattern, parts, fname in MODELS:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                sys.exit(f"port {port} is already in use (another llama-server?); run `stop` or free it first")
         model = assemble_one(pattern, parts, fname)
         log = open(CACHE / f"{alias}.log", "ab")
         cmd = [
@@ -164,6 +168,7 @@ def main() -> None:
     st = sub.add_parser("start", help="start one llama-server per model")
     st.add_argument("--threads", type=int, default=2)
     st.add_argument("--ctx", type=int, default=4096)
+    st.add_argument("--cpus", help="pin the servers to these CPUs (taskset list, e.g. 1): keeps latencies clean")
     sub.add_parser("stop", help="stop the servers started by `start`")
     a = ap.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -172,7 +177,7 @@ def main() -> None:
             path = assemble_one(pattern, parts, fname)
             print(json.dumps({"alias": alias, "path": str(path), "sha256": sha256(path)}), flush=True)
     elif a.cmd == "start":
-        start(a.threads, a.ctx)
+        start(a.threads, a.ctx, a.cpus)
     else:
         stop()
 

@@ -19,6 +19,9 @@ from der.experts.base import CallResult, ExpertSpec, HostSlots
 
 log = logging.getLogger("der.experts")
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# English text runs 3-5 characters per token; a prompt that yields fewer tokens than
+# len(prompt) / 12 was cut by the server, not tokenised.
+CHARS_PER_TOKEN_MAX = 12
 
 
 @dataclass
@@ -130,6 +133,18 @@ class HttpExpert:
     def parse(self, body: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
+    def truncation(self, prompt: str, prompt_tokens: int | None) -> str | None:
+        """An error when the server evidently did not read the whole prompt, else None.
+
+        Default (servers that count every prompt token): far fewer tokens than the text can hold.
+        """
+        if prompt_tokens is not None and prompt_tokens * CHARS_PER_TOKEN_MAX < len(prompt):
+            return (
+                f"prompt truncated: the server evaluated {prompt_tokens} tokens of a {len(prompt)}-character "
+                "prompt; raise the server's context size"
+            )
+        return None
+
     def call(self, prompt: str) -> CallResult:
         """Ask one prompt on the least busy host; failures come back as ``status='failed'``."""
         with self._slots.take() as host:
@@ -145,7 +160,7 @@ class HttpExpert:
                 except (KeyError, IndexError, TypeError, ValueError) as e:
                     error = f"malformed response ({type(e).__name__}: {e})"
                     fields = {}
-                error = fields.pop("error", None) or error
+                error = fields.pop("error", None) or error or self.truncation(prompt, fields.get("prompt_tokens"))
         if error is not None:
             fields.pop("raw_text", None)
             return CallResult("failed", None, error, out.latency_s, out.attempts, host, **fields)

@@ -63,6 +63,17 @@ class OllamaExpert(HttpExpert):
             out["error"] = f"empty content (done_reason {reason!r})"
         return out
 
+    def truncation(self, prompt: str, prompt_tokens: int | None) -> str | None:
+        """Ollama silently keeps the end of a prompt longer than num_ctx, and leaves cached prompt
+        tokens out of prompt_eval_count; so only a count at the context limit reveals a cut."""
+        limit = self.spec.options.num_ctx - self.spec.options.num_predict
+        if prompt_tokens is not None and prompt_tokens >= limit:
+            return (
+                f"prompt truncated: {prompt_tokens} prompt tokens reached num_ctx {self.spec.options.num_ctx} "
+                f"minus num_predict; raise num_ctx in the expert's options"
+            )
+        return None
+
     def preflight(self) -> None:
         for host in self.spec.base_urls:
             host = host.rstrip("/")

@@ -1,0 +1,92 @@
+"""The SQL views: columns people rely on, data tests that can fail, read-only access."""
+
+import pytest
+
+from der.errors import WarehouseError
+from der.prefetch import prefetch
+from der.prompts import get_template
+from der.store import compact, list_shards, write_shard
+from der.warehouse import Warehouse
+
+REQUIRED = {
+    "questions": {"question_id", "partition", "question", "passage", "label"},
+    "calls": {
+        "question_id",
+        "expert",
+        "prev_answer",
+        "step_kind",
+        "raw_text",
+        "answer",
+        "status",
+        "error",
+        "latency_s",
+    },
+    "chains": {"question_id", "chain", "depth", "final_answer", "correct", "total_latency_s"},
+    "expert_accuracy": {"expert", "step_kind", "prev_answer", "accuracy"},
+    "ktp_flips": {"expert", "prev_answer", "flip_rate", "flips_to_correct", "flips_to_wrong"},
+    "latency_percentiles": {"expert", "p50_s", "p90_s"},
+    "oracle_bounds": {"depth", "oracle_accuracy"},
+}
+
+
+@pytest.fixture
+def recorded(tmp_path, server, make_specs, questions):
+    prefetch(questions[:6], make_specs(server.base), tmp_path, get_template("ref-v1"), tmax=3)
+    return tmp_path
+
+
+def test_views_expose_the_documented_columns(recorded):
+    with Warehouse(recorded) as wh:
+        for view, cols in REQUIRED.items():
+            assert cols <= set(wh.sql(f"select * from {view} limit 0").columns), view
+
+
+def test_data_tests_pass_on_a_clean_recording_and_catch_a_poisoned_one(recorded):
+    with Warehouse(recorded) as wh:
+        assert set(wh.data_tests().values()) == {0}
+        row = wh.sql("select * from stg_call_attempts where status = 'ok' limit 1").to_arrow_table().to_pylist()[0]
+    write_shard(recorded, "calls", [{**row, "call_key": "poison", "status": "failed", "error": None}])
+    write_shard(recorded, "calls", [{**row, "call_key": "orphan", "question_id": "nope"}])
+    with Warehouse(recorded) as wh:
+        failed = {k for k, v in wh.data_tests().items() if v}
+    assert failed == {"accepted_values", "calls_have_questions", "unique_call_state"}
+
+
+def test_chains_expand_every_sequence_up_to_tmax(recorded):
+    with Warehouse(recorded, tmax=2) as wh:
+        assert wh.query_rows("select depth, count(*) from chains group by 1 order by 1") == [(1, 18), (2, 54)]
+        bounds = wh.query_rows("select oracle_accuracy from oracle_bounds order by depth")
+    assert bounds[0][0] <= bounds[1][0]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "copy (select 1) to 'x.csv'",
+        "create table t as select 1",
+        "attach 'x.db'",
+        "install httpfs",
+        "select * from read_csv('/etc/passwd')",
+        "select 1; select 2",
+        "set enable_external_access = true",
+    ],
+)
+def test_user_queries_cannot_write_attach_or_read_other_files(recorded, query):
+    with Warehouse(recorded) as wh, pytest.raises(WarehouseError):
+        wh.user_query(query).fetchall()
+
+
+def test_compaction_keeps_every_row(recorded):
+    with Warehouse(recorded) as wh:
+        before = wh.query_rows("select * exclude (recorded_at) from stg_calls order by call_key")
+    shards, rows = compact(recorded, "calls")
+    assert shards > 1 and len(list_shards(recorded, "calls")) == 1
+    with Warehouse(recorded) as wh:
+        assert wh.query_rows("select * exclude (recorded_at) from stg_calls order by call_key") == before
+        assert wh.query_rows("select count(*) from stg_call_attempts") == [(rows,)]
+
+
+def test_an_empty_warehouse_has_empty_views(tmp_path):
+    with Warehouse(tmp_path) as wh:
+        assert wh.query_rows("select count(*) from chains") == [(0,)]
+        assert set(wh.data_tests().values()) == {0}
