@@ -12,6 +12,13 @@ reference demo's (docs/reference.md):
 
 The terminal bonus reads the gold label, as in the reference: this is the training signal for
 the ``gold-stop`` protocol. Evaluation never needs the environment.
+
+``mode="deployable"`` adds a STOP action (index E) and ends an episode only when the router stops
+or has asked tmax experts; the label enters the reward only, never the observation or the end of
+an episode. Per call: ``beta * (q - q_prev) - alpha * cost`` (a shaping term that telescopes to
+the quality of the final answer); on STOP or after tmax calls: ``+gamma`` if the answer held is
+correct, else ``-gamma``; STOP before any call: ``-gamma`` (no answer). docs/stop.md explains the
+choice and the ablations behind it.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import gymnasium as gym
 import numpy as np
 
 from der.errors import ConfigError
+from der.features import Features, ObsSpec
 from der.replay import NEXT_STATE, S_NONE, ReplayData
 
 
@@ -44,6 +52,12 @@ class RewardConfig:
     """Replace a repeated expert by the next one, with a penalty."""
     repeat_penalty: float = 0.05
     cost_mode: Literal["latency", "latency_tokens"] = "latency"
+    mode: Literal["reference", "deployable"] = "reference"
+    """reference: the demo's reward, episodes end on a correct answer (gold-stop); deployable: a
+    STOP action, episodes end on STOP or after tmax calls (learned-stop)."""
+    features: Features = "reference"
+    """Observation: reference (embedding only), state (+ answer so far, last expert, step),
+    state+confidence (+ the last answer's log-prob confidence)."""
 
     def validate(self) -> None:
         """Reject settings that make the reward meaningless."""
@@ -73,7 +87,11 @@ def step_cost(data: ReplayData, q: Any, s: Any, a: Any, weights: np.ndarray, mod
 
 
 class ReplayEnv(gym.Env):
-    """Gymnasium env over recorded answers; one episode routes one question for up to tmax steps."""
+    """Gymnasium env over recorded answers; one episode routes one question for up to tmax steps.
+
+    ``step`` reads plain Python lists prepared once in ``__init__`` (quality, cost and next state
+    per question, state and expert), which is several times faster than numpy scalar indexing.
+    """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
@@ -85,46 +103,85 @@ class ReplayEnv(gym.Env):
             raise ConfigError("no replayable questions in this partition")
         self.data, self.rows, self.cfg, self.weights = data, np.asarray(rows), reward, weights
         self.n_experts = data.n_experts
-        self.observation_space = gym.spaces.Box(-1.5, 1.5, (data.obs.shape[2],), np.float32)
-        self.action_space = gym.spaces.Discrete(self.n_experts)
+        self.stop_action = self.n_experts if reward.mode == "deployable" else None
+        self.obs_spec = ObsSpec(reward.features, self.n_experts, reward.tmax, data.obs.shape[2])
+        self.observation_space = gym.spaces.Box(-1.5, 1.5, (self.obs_spec.dim,), np.float32)
+        self.action_space = gym.spaces.Discrete(self.n_experts + (reward.mode == "deployable"))
+        codes = data.answer.astype(np.int64)
+        e = np.arange(self.n_experts)[None, None, :]
+        q_idx = np.arange(len(data.label))[:, None, None]
+        s_idx = np.arange(3)[None, :, None]
+        self._quality = (codes == data.label[:, None, None].astype(np.int64)).astype(float).tolist()
+        self._cost = np.nan_to_num(step_cost(data, q_idx, s_idx, e, weights, reward.cost_mode)).tolist()
+        self._next = NEXT_STATE[np.maximum(codes, 0)].tolist()
+        self._code = codes.tolist()
+        self._latency = np.nan_to_num(data.latency).tolist()
+        self._obs = data.obs
         self._q = 0
         self._s = S_NONE
         self._t = 0
         self._prev_a = -1
+        self._prev_s = S_NONE
         self._q_prev = 0.0
+
+    def _observe(self) -> np.ndarray:
+        if self.obs_spec.features == "reference":
+            return self._obs[self._q, self._s].copy()
+        one = np.array
+        return self.obs_spec.build(
+            self.data, one([self._q]), one([self._s]), self._t, one([self._prev_a]), one([self._prev_s])
+        )[0]
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         self._q = int(self.rows[self.np_random.integers(len(self.rows))])
-        self._s, self._t, self._prev_a, self._q_prev = S_NONE, 0, -1, 0.0
-        return self.data.obs[self._q, self._s].copy(), {}
+        self._s, self._t, self._prev_a, self._prev_s, self._q_prev = S_NONE, 0, -1, S_NONE, 0.0
+        return self._observe(), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
-        a, cfg, d = int(action), self.cfg, self.data
+        a, cfg = int(action), self.cfg
+        if a == self.stop_action:
+            return self._stop()
+        qi, s = self._q, self._s
         reward = 0.0
         if cfg.no_repeat and a == self._prev_a:
             a = (a + 1) % self.n_experts
             reward -= cfg.repeat_penalty
-        code = int(d.answer[self._q, self._s, a])
-        q = 1.0 if code == int(d.label[self._q]) else 0.0
-        cost = float(step_cost(d, self._q, self._s, a, self.weights, cfg.cost_mode))
-        if self._t == 0:
+        q = self._quality[qi][s][a]
+        cost = self._cost[qi][s][a]
+        deployable = self.stop_action is not None
+        if self._t == 0 and not deployable:
             reward += q - cfg.alpha * cost
+        elif deployable:
+            reward += cfg.beta * (q - self._q_prev) - cfg.alpha * cost
         else:
             reward += q + cfg.beta * (q - self._q_prev) - cfg.alpha * cost
         self._t += 1
-        terminated = q >= cfg.p0
-        truncated = not terminated and self._t >= cfg.tmax
-        if terminated:
-            reward += cfg.gamma
-        elif truncated:
-            reward -= cfg.gamma
+        if deployable:
+            # the label decides the reward, never when the episode ends
+            terminated, truncated = self._t >= cfg.tmax, False
+            if terminated:
+                reward += cfg.gamma if q >= 1.0 else -cfg.gamma
+        else:
+            terminated = q >= cfg.p0
+            truncated = not terminated and self._t >= cfg.tmax
+            if terminated:
+                reward += cfg.gamma
+            elif truncated:
+                reward -= cfg.gamma
         info = {
             "expert": a,
-            "answer": code,
-            "latency": float(d.latency[self._q, self._s, a]),
+            "answer": self._code[qi][s][a],
+            "latency": self._latency[qi][s][a],
             "cost": cost,
-            "is_success": terminated,
+            "is_success": q >= 1.0 if deployable else terminated,
         }
-        self._s, self._prev_a, self._q_prev = int(NEXT_STATE[code]), a, q
-        return d.obs[self._q, self._s].copy(), float(reward), terminated, truncated, info
+        self._prev_s, self._s, self._prev_a, self._q_prev = s, self._next[qi][s][a], a, q
+        return self._observe(), reward, terminated, truncated, info
+
+    def _stop(self) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """STOP: the answer held so far is final (none before the first call)."""
+        correct = self._t > 0 and self._q_prev >= 1.0
+        reward = self.cfg.gamma if correct else -self.cfg.gamma
+        info = {"expert": None, "stop": True, "is_success": correct}
+        return self._observe(), reward, True, False, info

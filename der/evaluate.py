@@ -1,17 +1,21 @@
-"""Evaluate every baseline and the router from the cache, as array operations over questions.
+"""Evaluate every baseline and the routers from the cache, as array operations over questions.
 
-Two protocols, reported side by side:
+Three protocols, reported side by side:
 
 - ``gold-stop``: the reference's protocol. A multi-step method stops as soon as its answer equals
   the gold label, and an ``unknown`` answer is scored as "no" (the reference's normalisation).
   Reading the label at inference makes this an oracle: comparable with the reference's numbers,
   not something a deployed router can do.
-- ``fixed-budget``: nothing reads the label at inference. A method runs all its steps (tmax for
-  multi-step methods, 1 for single-shot) and its last answer counts; ``unknown`` is wrong.
+- ``fixed-budget``: nothing reads the label. A method runs all its steps (tmax for multi-step
+  methods, 1 for single-shot), ignoring any stopping rule of its own; its last answer counts and
+  ``unknown`` is wrong.
+- ``learned-stop``: nothing reads the label. A method stops by its own rule (the router's STOP
+  action, two consecutive experts agreeing, a confident expert) or after its steps; its last
+  answer counts.
 
-The two ``oracle`` methods read the label under both protocols by definition (upper bounds).
-Every method is a picker ``f(t, state, prev_expert) -> expert`` rolled out for all questions at
-once; one step costs one array lookup per question.
+The two ``oracle`` methods read the label under every protocol by definition (upper bounds).
+Every other method is a picker: given the rollout so far it returns, for every question at
+once, the next expert or STOP; one step is one array lookup per question.
 """
 
 from __future__ import annotations
@@ -25,8 +29,39 @@ from der.env import RewardConfig, step_cost
 from der.replay import A_NO, A_UNKNOWN, ANSWER_NAMES, NEXT_STATE, S_NONE, ReplayData
 from der.router import Router
 
-PROTOCOLS = ("gold-stop", "fixed-budget")
-Picker = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
+PROTOCOLS = ("gold-stop", "fixed-budget", "learned-stop")
+STOP = -3  # a picker's "stop now" (routers' STOP index is mapped to it)
+
+
+@dataclass
+class Context:
+    """What a picker may look at: the rollout so far, nothing about the label."""
+
+    data: ReplayData
+    rows: np.ndarray
+    t: int
+    s: np.ndarray
+    """state (answer handed on) before this step"""
+    prev_a: np.ndarray
+    """expert asked at the previous step (-1 at the first)"""
+    prev_s: np.ndarray
+    """state the previous expert was asked in"""
+    answers: np.ndarray
+    """answer codes so far, (n, steps), -1 where not asked"""
+    allow_stop: bool
+
+
+Picker = Callable[[Context], np.ndarray]
+
+
+@dataclass
+class Method:
+    """A routing method: its picker, most steps, and whether a repeated expert is replaced."""
+
+    name: str
+    pick: Picker
+    steps: int
+    no_repeat: bool = False
 
 
 @dataclass
@@ -39,7 +74,7 @@ class Rollout:
     latency: np.ndarray
     cost: np.ndarray
     picks: np.ndarray
-    """expert per step, -1 after the method stopped; for all-expert oracles, -2 ("all")."""
+    """expert per step, -1 where the method had stopped; -2 for "all experts" (oracles)."""
     answers: np.ndarray
 
     def summary(self) -> dict[str, float | str | int]:
@@ -52,6 +87,18 @@ class Rollout:
             "n": len(self.correct),
         }
 
+    def head(self, k: int) -> Rollout:
+        """The first ``k`` questions."""
+        return Rollout(
+            self.name,
+            self.correct[:k],
+            self.calls[:k],
+            self.latency[:k],
+            self.cost[:k],
+            self.picks[:k],
+            self.answers[:k],
+        )
+
 
 def _scored(data: ReplayData, rows: np.ndarray, codes: np.ndarray, protocol: str) -> np.ndarray:
     if protocol == "gold-stop":
@@ -62,18 +109,16 @@ def _scored(data: ReplayData, rows: np.ndarray, codes: np.ndarray, protocol: str
 def rollout(
     data: ReplayData,
     rows: np.ndarray,
-    name: str,
-    pick: Picker,
-    steps: int,
+    method: Method,
     protocol: str,
     weights: np.ndarray,
     reward: RewardConfig,
-    no_repeat: bool,
 ) -> Rollout:
-    """Run ``pick`` for ``steps`` steps on every question of ``rows`` under ``protocol``."""
-    n, e = len(rows), data.n_experts
+    """Run ``method`` on every question of ``rows`` under ``protocol``."""
+    n, e, steps = len(rows), data.n_experts, method.steps
     s = np.full(n, S_NONE, dtype=np.int64)
     prev = np.full(n, -1, dtype=np.int64)
+    prev_s = np.full(n, S_NONE, dtype=np.int64)
     active = np.ones(n, dtype=bool)
     correct = np.zeros(n, dtype=bool)
     calls = np.zeros(n, dtype=np.int64)
@@ -82,16 +127,20 @@ def rollout(
     picks = np.full((n, steps), -1, dtype=np.int64)
     answers = np.full((n, steps), -1, dtype=np.int64)
     for t in range(steps):
-        a = np.asarray(pick(t, s, prev), dtype=np.int64)
-        if no_repeat:
+        ctx = Context(data, rows, t, s, prev, prev_s, answers, protocol != "fixed-budget")
+        a = np.asarray(method.pick(ctx), dtype=np.int64)
+        stopping = active & (a == STOP)
+        active &= ~stopping
+        if not active.any():
+            break
+        a = np.where(a == STOP, 0, a)
+        if method.no_repeat:
             a = np.where(a == prev, (a + 1) % e, a)
         code = data.answer[rows, s, a].astype(np.int64)
         ok = _scored(data, rows, code, protocol)
-        lat = data.latency[rows, s, a]
-        c = step_cost(data, rows, s, a, weights, reward.cost_mode)
         calls += active
-        latency += np.where(active, lat, 0.0)
-        cost += np.where(active, c, 0.0)
+        latency += np.where(active, data.latency[rows, s, a], 0.0)
+        cost += np.where(active, step_cost(data, rows, s, a, weights, reward.cost_mode), 0.0)
         picks[:, t] = np.where(active, a, -1)
         answers[:, t] = np.where(active, code, -1)
         if protocol == "gold-stop":
@@ -99,8 +148,10 @@ def rollout(
             active &= ~ok
         else:
             correct = np.where(active, ok, correct)
-        s, prev = NEXT_STATE[code].astype(np.int64), a
-    return Rollout(name, correct, calls, latency, cost, picks, answers)
+        nxt = NEXT_STATE[code].astype(np.int64)
+        prev_s = np.where(active, s, prev_s)
+        s, prev = np.where(active, nxt, s), np.where(active, a, prev)
+    return Rollout(method.name, correct, calls, latency, cost, picks, answers)
 
 
 def oracle_rollout(
@@ -138,25 +189,104 @@ def oracle_rollout(
     return Rollout(name, correct, calls, latency, cost, picks, answers)
 
 
+def _fixed(i: int) -> Picker:
+    return lambda ctx: np.full(len(ctx.rows), i)
+
+
+def cheapest_first(weights: np.ndarray) -> np.ndarray:
+    """Experts by increasing median latency (largest cost weight first)."""
+    return np.argsort(-weights, kind="stable")
+
+
+def agreement_stop(order: np.ndarray) -> Picker:
+    """Ask experts cheapest first; stop once two consecutive answers agree (yes/no)."""
+
+    def pick(ctx: Context) -> np.ndarray:
+        a = np.full(len(ctx.rows), order[ctx.t % len(order)])
+        if ctx.allow_stop and ctx.t >= 2:
+            last, before = ctx.answers[:, ctx.t - 1], ctx.answers[:, ctx.t - 2]
+            a = np.where((last == before) & (last >= 0) & (last != A_UNKNOWN), STOP, a)
+        return a
+
+    return pick
+
+
+def confidence_stop(order: np.ndarray, threshold: float) -> Picker:
+    """Ask experts cheapest first; stop once the last answer's confidence |2 P(yes) - 1| reaches
+    ``threshold`` (experts without log-probabilities are never confident)."""
+
+    def pick(ctx: Context) -> np.ndarray:
+        a = np.full(len(ctx.rows), order[ctx.t % len(order)])
+        if ctx.allow_stop and ctx.t >= 1:
+            asked = ctx.prev_a >= 0
+            p = np.full(len(ctx.rows), np.nan)
+            p[asked] = ctx.data.p_yes[ctx.rows[asked], ctx.prev_s[asked], ctx.prev_a[asked]]
+            conf = np.nan_to_num(np.abs(2 * p - 1), nan=-1.0)
+            a = np.where(conf >= threshold, STOP, a)
+        return a
+
+    return pick
+
+
+def router_picker(router: Router) -> Picker:
+    """The router's deterministic choice; its STOP index becomes STOP."""
+    spec = router.obs_spec
+    stop_index = len(router.experts)
+
+    def pick(ctx: Context) -> np.ndarray:
+        obs = spec.build(ctx.data, ctx.rows, ctx.s, ctx.t, ctx.prev_a, ctx.prev_s)
+        a = router.act(obs, allow_stop=ctx.allow_stop)
+        if ctx.t == 0:
+            # STOP before any expert leaves no answer: a deployed router asks at least once
+            a = np.where(a == stop_index, router.act(obs, allow_stop=False), a)
+        return np.where(a == stop_index, STOP, a)
+
+    return pick
+
+
+THRESHOLDS = np.round(np.arange(0.0, 1.0001, 0.05), 2)
+
+
+def tune_confidence(data: ReplayData, rows: np.ndarray, weights: np.ndarray, reward: RewardConfig) -> float:
+    """The confidence threshold that maximises accuracy - alpha x mean cost on ``rows`` (train)."""
+    order = cheapest_first(weights)
+    best, best_score = 1.0, -np.inf
+    for th in THRESHOLDS:
+        r = rollout(data, rows, Method("c", confidence_stop(order, th), reward.tmax), "learned-stop", weights, reward)
+        score = r.correct.mean() - reward.alpha * r.cost.mean()
+        if score > best_score + 1e-12:
+            best, best_score = float(th), score
+    return best
+
+
 def methods(
-    data: ReplayData, rows: np.ndarray, router: Router | None, seed: int, tmax: int
-) -> list[tuple[str, Picker, int, bool]]:
-    """(name, picker, steps, no_repeat) for every non-oracle method, named as in the reference."""
+    data: ReplayData,
+    weights: np.ndarray,
+    tmax: int,
+    seed: int,
+    routers: dict[str, Router] | None = None,
+    confidence_threshold: float | None = None,
+) -> list[Method]:
+    """Every non-oracle method, named as in the reference where it has one."""
     e = data.n_experts
-    out: list[tuple[str, Picker, int, bool]] = []
-    for i, name in enumerate(data.experts):
-        out.append((f"single_shot:{i}:{name}", lambda t, s, p, i=i: np.full(len(s), i), 1, False))
-    for i, name in enumerate(data.experts):
-        out.append((f"single_multistep:{i}:{name}", lambda t, s, p, i=i: np.full(len(s), i), tmax, False))
-    out.append(("static:round_robin_multistep", lambda t, s, p: np.full(len(s), t % e), tmax, False))
+    out = [Method(f"single_shot:{i}:{name}", _fixed(i), 1) for i, name in enumerate(data.experts)]
+    out += [Method(f"single_multistep:{i}:{name}", _fixed(i), tmax) for i, name in enumerate(data.experts)]
+    out.append(Method("static:round_robin_multistep", lambda ctx: np.full(len(ctx.rows), ctx.t % e), tmax))
     rng = np.random.default_rng(seed)
-    out.append(("random_router_multistep", lambda t, s, p: rng.integers(0, e, len(s)), tmax, True))
-    if router is not None:
+    out.append(Method("random_router_multistep", lambda ctx: rng.integers(0, e, len(ctx.rows)), tmax, True))
+    order = cheapest_first(weights)
+    out.append(Method("agreement_stop_multistep", agreement_stop(order), tmax))
+    if confidence_threshold is not None and not np.isnan(data.p_yes).all():
+        out.append(
+            Method(
+                f"confidence_stop_multistep(threshold={confidence_threshold:g})",
+                confidence_stop(order, confidence_threshold),
+                tmax,
+            )
+        )
+    for name, router in (routers or {}).items():
         router.check_experts(data.experts)
-        if data.obs is None:
-            raise ValueError("evaluating a router needs observations: load_replay(..., with_obs=True)")
-        obs = data.obs
-        out.append(("DER(PPO_router)_multistep", lambda t, s, p: router.act(obs[rows, s]), tmax, True))
+        out.append(Method(name, router_picker(router), tmax, True))
     return out
 
 
@@ -165,17 +295,18 @@ def evaluate(
     rows: np.ndarray,
     weights: np.ndarray,
     reward: RewardConfig,
-    router: Router | None = None,
+    routers: dict[str, Router] | None = None,
     seed: int = 7,
     protocols: tuple[str, ...] = PROTOCOLS,
+    confidence_threshold: float | None = None,
 ) -> dict[str, list[Rollout]]:
     """Every method under every protocol on ``rows``; results sorted by accuracy desc, then cost."""
     out: dict[str, list[Rollout]] = {}
     tmax = reward.tmax
     for protocol in protocols:
         results = [
-            rollout(data, rows, name, pick, steps, protocol, weights, reward, no_repeat)
-            for name, pick, steps, no_repeat in methods(data, rows, router, seed, tmax)
+            rollout(data, rows, m, protocol, weights, reward)
+            for m in methods(data, weights, tmax, seed, routers, confidence_threshold)
         ]
         results.append(oracle_rollout(data, rows, "oracle:all_experts_pick_best_1step", 1, protocol, weights, reward))
         results.append(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,8 @@ import numpy as np
 from der.embeddings import ensure_embeddings
 from der.env import cost_weights
 from der.errors import WarehouseError
-from der.evaluate import PROTOCOLS, Rollout, evaluate, rollout
+from der.evaluate import PROTOCOLS, evaluate, methods, rollout, tune_confidence
+from der.features import Features
 from der.replay import ReplayData, load_replay
 from der.report import build_report, traces, write_report
 from der.train import TrainConfig, TrainResult, train_router, train_rows
@@ -42,6 +43,10 @@ class PipelineConfig:
     """Eval questions in the single-shot probe (begin_probe_baselines)."""
     show_der_qa: int = 10
     """Sample traces in the report."""
+    stop_router: bool = True
+    """Also train a router with a learned STOP action (evaluated under learned-stop)."""
+    stop_features: Features = "state+confidence"
+    """Observation of the STOP router (docs/stop.md has the ablation)."""
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -74,41 +79,37 @@ def eval_rows(data: ReplayData, limit: int | None) -> np.ndarray:
     return rows if limit is None else rows[:limit]
 
 
-def run_evaluation(data: ReplayData, cfg: PipelineConfig, trained: TrainResult) -> dict[str, Any]:
+REFERENCE_ROUTER = "DER(PPO_router)_multistep"
+STOP_ROUTER = "DER_stop(PPO_router)_learned"
+
+
+def run_evaluation(data: ReplayData, cfg: PipelineConfig, trained: dict[str, TrainResult]) -> dict[str, Any]:
     """Probe, full evaluation and sample traces, for every protocol."""
     reward = cfg.train.reward
-    weights = cost_weights(data, train_rows(data, cfg.train.train_limit))
+    train = train_rows(data, cfg.train.train_limit)
+    weights = cost_weights(data, train)
     rows = eval_rows(data, cfg.eval_limit)
     probe_rows = rows[: cfg.probe_samples]
-    probe: dict[str, list[Rollout]] = {
-        p: [
-            rollout(
-                data,
-                probe_rows,
-                f"single_shot:{i}:{e}",
-                lambda t, s, prev, i=i: np.full(len(s), i),
-                1,
-                p,
-                weights,
-                reward,
-                False,
-            )
-            for i, e in enumerate(data.experts)
-        ]
-        for p in PROTOCOLS
-    }
-    results = evaluate(data, rows, weights, reward, trained.router, seed=cfg.train.seed)
+    single = [m for m in methods(data, weights, reward.tmax, cfg.train.seed) if m.name.startswith("single_shot:")]
+    probe = {p: [rollout(data, probe_rows, m, p, weights, reward) for m in single] for p in PROTOCOLS}
+    threshold = tune_confidence(data, train, weights, reward)
+    routers = {name: t.router for name, t in trained.items()}
+    results = evaluate(data, rows, weights, reward, routers, seed=cfg.train.seed, confidence_threshold=threshold)
     sample_rows = rows[: cfg.show_der_qa]
     raw, questions = _sample_text(cfg.warehouse, [data.question_ids[r] for r in sample_rows])
     samples = {}
     for p, rs in results.items():
-        der = next(r for r in rs if r.name.startswith("DER"))
-        k = len(sample_rows)
-        cut = Rollout(
-            der.name, der.correct[:k], der.calls[:k], der.latency[:k], der.cost[:k], der.picks[:k], der.answers[:k]
-        )
-        samples[p] = traces(data, sample_rows, cut, weights, reward.cost_mode, raw, questions)
-    return {"weights": weights, "rows": rows, "probe": probe, "results": results, "samples": samples}
+        name = STOP_ROUTER if p == "learned-stop" and STOP_ROUTER in routers else REFERENCE_ROUTER
+        der = next(r for r in rs if r.name == name).head(len(sample_rows))
+        samples[p] = traces(data, sample_rows, der, weights, reward.cost_mode, raw, questions)
+    return {
+        "weights": weights,
+        "rows": rows,
+        "probe": probe,
+        "results": results,
+        "samples": samples,
+        "confidence_threshold": threshold,
+    }
 
 
 def _sample_text(root: Path, qids: list[str]) -> tuple[dict[tuple[str, str, str], str], dict[str, str]]:
@@ -143,14 +144,18 @@ def provenance(cfg: PipelineConfig, data: ReplayData, n_eval: int) -> dict[str, 
     return doc
 
 
-def train_stage(data: ReplayData, cfg: PipelineConfig, progress: bool = False) -> TrainResult:
-    """Train the router and save it under ``out/router``."""
-    trained = train_router(data, cfg.train, progress=progress)
-    trained.router.save(cfg.out / "router")
+def train_stage(data: ReplayData, cfg: PipelineConfig, progress: bool = False) -> dict[str, TrainResult]:
+    """Train the reference router (and the STOP router unless disabled); save them under ``out``."""
+    trained = {REFERENCE_ROUTER: train_router(data, cfg.train, progress=progress)}
+    trained[REFERENCE_ROUTER].router.save(cfg.out / "router")
+    if cfg.stop_router:
+        stop_cfg = replace(cfg.train, reward=replace(cfg.train.reward, mode="deployable", features=cfg.stop_features))
+        trained[STOP_ROUTER] = train_router(data, stop_cfg, progress=progress)
+        trained[STOP_ROUTER].router.save(cfg.out / "router-stop")
     return trained
 
 
-def report_stage(data: ReplayData, cfg: PipelineConfig, trained: TrainResult) -> dict[str, Any]:
+def report_stage(data: ReplayData, cfg: PipelineConfig, trained: dict[str, TrainResult]) -> dict[str, Any]:
     """Evaluate, then write report.json and report.md; returns the report document."""
     ev = run_evaluation(data, cfg, trained)
     report = build_report(
@@ -160,10 +165,11 @@ def report_stage(data: ReplayData, cfg: PipelineConfig, trained: TrainResult) ->
         probe=ev["probe"],
         results=ev["results"],
         samples=ev["samples"],
-        train_time_sec=trained.train_time_sec,
+        train_time_sec=sum(t.train_time_sec for t in trained.values()),
         provenance=provenance(cfg, data, len(ev["rows"])),
-        curve=trained.curve,
+        curve={name: t.curve for name, t in trained.items()},
     )
+    report["confidence_threshold"] = ev["confidence_threshold"]
     write_report(report, cfg.out)
     return report
 

@@ -33,7 +33,6 @@ STATES = ("none", "yes", "no")
 S_NONE, S_YES, S_NO = 0, 1, 2
 A_NO, A_YES, A_UNKNOWN, MISSING = 0, 1, 2, -1
 ANSWER_NAMES = ("no", "yes", "unknown")
-_ANSWER_CODE = {"no": A_NO, "yes": A_YES, "unknown": A_UNKNOWN}
 # state handed on after each answer code: no -> S_NO, yes -> S_YES, unknown -> nothing (S_NONE)
 NEXT_STATE = np.array([S_NO, S_YES, S_NONE], dtype=np.int8)
 
@@ -116,51 +115,65 @@ def load_replay(
         unknown = sorted(set(experts) - set(recorded))
         if unknown:
             raise WarehouseError(f"{root}: experts {unknown} have no recorded calls; recorded: {recorded}")
-        qs = wh.sql("select question_id, partition, label from questions order by question_id").fetchnumpy()
-        calls = wh.con.execute(
+        # Index mapping happens in SQL: Python only receives integer and float columns.
+        wh.con.execute(
+            "create temp table q_idx as select question_id, partition, label, "
+            "(row_number() over (order by question_id) - 1)::bigint as qi from questions"
+        )
+        wh.con.execute(
+            "create temp table e_idx as select unnest(?::varchar[]) as expert, unnest(range(0, ?))::bigint as ei",
+            [experts, len(experts)],
+        )
+        qs = wh.con.sql("select question_id, partition, label from q_idx order by qi").fetchnumpy()
+        calls = wh.con.sql(
             """
-            select question_id, expert, prev_answer, answer, latency_s, p_yes, completion_tokens, call_key
-            from calls
-            where status = 'ok' and expert in (select unnest(?::varchar[]))
-                and question_id in (select question_id from questions)
-            """,
-            [experts],
+            select q.qi, e.ei,
+                   case c.prev_answer when 'none' then 0 when 'yes' then 1 else 2 end as si,
+                   case c.answer when 'no' then 0 when 'yes' then 1 else 2 end as code,
+                   c.latency_s, coalesce(c.p_yes, 'nan'::double) as p_yes,
+                   coalesce(c.completion_tokens::double, 'nan'::double) as tokens
+            from calls c join q_idx q using (question_id) join e_idx e using (expert)
+            where c.status = 'ok'
+            """
         ).fetchnumpy()
+        attempted = wh.con.sql(
+            "select distinct q.qi from calls c join q_idx q using (question_id) join e_idx using (expert)"
+        ).fetchnumpy()["qi"]
+        # order-free digest of every ok call key loaded (md5 per key, xor-combined: stable, cheap)
+        key_digest = wh.con.sql(
+            "select count(*), coalesce(bit_xor(md5_number(c.call_key)), 0)::varchar "
+            "from calls c join e_idx using (expert) join q_idx using (question_id) where c.status = 'ok'"
+        ).fetchall()[0]
         emb = None
         if with_obs:
-            emb = wh.con.execute(
-                "select question_id, prev_answer, embedding from stg_embeddings where model = ?", [MODEL_NAME]
-            ).fetchnumpy()
+            emb = wh.con.sql(
+                f"""
+                select q.qi, case e.prev_answer when 'none' then 0 when 'yes' then 1 else 2 end as si, e.embedding
+                from stg_embeddings e join q_idx q using (question_id) where e.model = '{MODEL_NAME}'
+                """
+            ).to_arrow_table()
     qids = [str(x) for x in qs["question_id"]]
-    qindex = {q: i for i, q in enumerate(qids)}
-    eindex = {e: i for i, e in enumerate(experts)}
-    sindex = {s: i for i, s in enumerate(STATES)}
     n, e = len(qids), len(experts)
     answer = np.full((n, 3, e), MISSING, dtype=np.int8)
     latency = np.full((n, 3, e), np.nan, dtype=np.float32)
     p_yes = np.full((n, 3, e), np.nan, dtype=np.float32)
     tokens = np.full((n, 3, e), np.nan, dtype=np.float32)
-    qi = np.array([qindex[q] for q in calls["question_id"]], dtype=np.int64)
-    si = np.array([sindex[s] for s in calls["prev_answer"]], dtype=np.int64)
-    ei = np.array([eindex[x] for x in calls["expert"]], dtype=np.int64)
-    answer[qi, si, ei] = [_ANSWER_CODE[a] for a in calls["answer"]]
-    latency[qi, si, ei] = calls["latency_s"]
-    p_yes[qi, si, ei] = _floats(calls["p_yes"])
-    tokens[qi, si, ei] = _floats(calls["completion_tokens"])
+    at = (calls["qi"], calls["si"], calls["ei"])
+    answer[at] = calls["code"]
+    latency[at] = calls["latency_s"]
+    p_yes[at] = calls["p_yes"]
+    tokens[at] = calls["tokens"]
 
     reach = reachable_states(answer, tmax)
     complete = ~((reach[:, :, None]) & (answer == MISSING)).any(axis=(1, 2))
-    recorded_q = (answer != MISSING).any(axis=(1, 2))
+    recorded_q = np.zeros(n, dtype=bool)
+    recorded_q[attempted] = True
     obs = None
-    if with_obs:
+    if emb is not None:
         obs = np.full((n, 3, EMBED_DIM), np.nan, dtype=np.float32)
-        if len(emb["question_id"]):
-            keep = np.array([q in qindex for q in emb["question_id"]])
-            eq = np.array([qindex[q] for q, k in zip(emb["question_id"], keep, strict=True) if k], dtype=np.int64)
-            es = np.array([sindex[s] for s, k in zip(emb["prev_answer"], keep, strict=True) if k], dtype=np.int64)
-            obs[eq, es] = np.stack(
-                [np.asarray(v, dtype=np.float32) for v, k in zip(emb["embedding"], keep, strict=True) if k]
-            )
+        if emb.num_rows:
+            flat = emb.column("embedding").combine_chunks().flatten().to_numpy()
+            obs[emb.column("qi").to_numpy(), emb.column("si").to_numpy()] = flat.reshape(-1, EMBED_DIM)
         missing_obs = np.isnan(obs).any(axis=2) & reach
         if missing_obs.any():
             raise WarehouseError(
@@ -171,10 +184,7 @@ def load_replay(
 
     keep = np.flatnonzero(complete)
     incomplete = [qids[i] for i in np.flatnonzero(~complete & recorded_q)]
-    used_keys = sorted(
-        str(k) for k, q in zip(calls["call_key"], calls["question_id"], strict=True) if complete[qindex[q]]
-    )
-    fingerprint = hashlib.sha256("\n".join([*experts, *used_keys]).encode()).hexdigest()[:16]
+    fingerprint = hashlib.sha256("\n".join([*experts, *map(str, key_digest)]).encode()).hexdigest()[:16]
     return ReplayData(
         question_ids=[qids[i] for i in keep],
         experts=experts,
@@ -190,10 +200,3 @@ def load_replay(
         incomplete=incomplete,
         unrecorded=int((~recorded_q).sum()),
     )
-
-
-def _floats(col: np.ndarray) -> np.ndarray:
-    """A numeric column that may hold NULLs (masked or object arrays) as float32 with nan."""
-    if np.ma.isMaskedArray(col):
-        return np.ma.filled(col.astype(np.float64), np.nan).astype(np.float32)
-    return np.array([np.nan if v is None else v for v in col], dtype=np.float32)

@@ -19,8 +19,13 @@ PROTOCOL_NOTES = {
         "(unknown scored as 'no'). It reads the label at inference: an oracle, for comparison with the reference."
     ),
     "fixed-budget": (
-        "deployable: nothing reads the label at inference; multi-step methods run all tmax steps and the "
-        "last answer counts (unknown is wrong)."
+        "deployable: nothing reads the label at inference; multi-step methods run all tmax steps (ignoring "
+        "any stopping rule of their own) and the last answer counts (unknown is wrong)."
+    ),
+    "learned-stop": (
+        "deployable: nothing reads the label at inference; each method stops by its own rule (the STOP "
+        "router's STOP action, agreement of two consecutive experts, a confident expert) or after its steps; "
+        "the last answer counts."
     ),
 }
 ORACLE_NOTE = "methods named oracle:* read the label under every protocol (upper bounds)."

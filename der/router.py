@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from der.errors import ConfigError
+from der.features import ObsSpec
 
 
 @dataclass
@@ -28,10 +29,28 @@ class Router:
     def experts(self) -> list[str]:
         return list(self.meta["experts"])
 
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        """Deterministic expert indices for observations of shape (n, dim)."""
-        actions, _ = self.model.predict(obs, deterministic=True)
-        return np.asarray(actions, dtype=np.int64).reshape(-1)
+    @property
+    def obs_spec(self) -> ObsSpec:
+        m = self.meta
+        return ObsSpec(m.get("features", "reference"), len(m["experts"]), int(m["tmax"]))
+
+    @property
+    def can_stop(self) -> bool:
+        """Whether the action space has STOP (index = number of experts)."""
+        return self.meta.get("mode") == "deployable"
+
+    def act(self, obs: np.ndarray, allow_stop: bool = True) -> np.ndarray:
+        """Deterministic actions for observations of shape (n, dim); with ``allow_stop=False`` a
+        STOP-capable router takes its most probable expert instead of STOP."""
+        if not (self.can_stop and not allow_stop):
+            actions, _ = self.model.predict(obs, deterministic=True)
+            return np.asarray(actions, dtype=np.int64).reshape(-1)
+        import torch
+
+        with torch.no_grad():
+            obs_t, _ = self.model.policy.obs_to_tensor(obs)
+            probs = self.model.policy.get_distribution(obs_t).distribution.probs.cpu().numpy()
+        return probs[:, : len(self.experts)].argmax(axis=1).astype(np.int64)
 
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)

@@ -114,7 +114,9 @@ def train_router(data: ReplayData, cfg: TrainConfig, progress: bool = False) -> 
         "median_latency_sec": (1.0 / weights).tolist(),
         "train_questions": len(rows),
         "config": asdict(cfg),
-        "observation": "all-MiniLM-L6-v2 of 'Q: <question>\\nA: <answer passed on>'",
+        "features": cfg.reward.features,
+        "mode": cfg.reward.mode,
+        "observation": f"all-MiniLM-L6-v2 of 'Q: <question>\\nA: <answer so far>' ({cfg.reward.features})",
         "train_time_sec": train_time,
     }
     return TrainResult(Router(model, meta), train_time, curve)
