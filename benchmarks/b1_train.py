@@ -48,10 +48,9 @@ def live_steps_per_s(steps: int = 300) -> float:
     """Environment steps per second when each step is a real HTTP call to a loopback expert server,
     with the recorded median latency of each expert slept by the server (as a live run would wait)."""
     sys.path.insert(0, str(ROOT))
-    from tests.loopback import LoopbackExpertServer
-
     from der.experts import ExpertSpec, make_expert
     from der.replay import load_replay
+    from tests.loopback import LoopbackExpertServer
 
     data = load_replay(RECORDING, with_obs=False)
     medians = data.median_latency(data.indices("train"))

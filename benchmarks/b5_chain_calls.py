@@ -14,12 +14,11 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(n_questions: int = 20) -> str:
-    from tests.loopback import LoopbackExpertServer
-
     from der.data import load_questions
     from der.experts import ExpertSpec
     from der.prefetch import prefetch
     from der.prompts import get_template
+    from tests.loopback import LoopbackExpertServer
 
     qs = load_questions(limit=n_questions).questions
     rows = []

@@ -16,12 +16,11 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> str:
-    from tests.loopback import LoopbackExpertServer
-
     from der.config import parse_experts
     from der.data import load_questions
     from der.prefetch import prefetch
     from der.prompts import get_template
+    from tests.loopback import LoopbackExpertServer
 
     models = ["a:1b", "b:3b", "c:7b"]
     with LoopbackExpertServer(models) as srv, tempfile.TemporaryDirectory() as tmp:

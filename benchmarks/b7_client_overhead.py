@@ -16,10 +16,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(n: int = 400) -> str:
-    from tests.loopback import LoopbackExpertServer
-
     from der.experts import ExpertSpec, make_expert
     from der.replay import load_replay
+    from tests.loopback import LoopbackExpertServer
 
     fastest = float(
         min(

@@ -9,16 +9,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import ROOT, machine  # noqa: E402
-
-import b1_train  # noqa: E402
-import b2_env  # noqa: E402
-import b3_evaluate  # noqa: E402
-import b4_pipeline  # noqa: E402
-import b5_chain_calls  # noqa: E402
-import b6_rerun  # noqa: E402
-import b7_client_overhead  # noqa: E402
-import b8_scale  # noqa: E402
+import b1_train
+import b2_env
+import b3_evaluate
+import b4_pipeline
+import b5_chain_calls
+import b6_rerun
+import b7_client_overhead
+import b8_scale
+from _common import ROOT, machine
 
 BENCHMARKS = [b1_train, b2_env, b3_evaluate, b4_pipeline, b5_chain_calls, b6_rerun, b7_client_overhead, b8_scale]
 DOC = ROOT / "docs" / "benchmarks.md"
