@@ -159,6 +159,118 @@ def run_pipeline_cmd(args: Pipeline) -> int:
     return 0
 
 
+@dataclass
+class Ask:
+    """Route a question through the experts with a trained router, printing every step.
+
+    With no question, asks interactively (commands: /passage TEXT, /help, /quit)."""
+
+    question: tyro.conf.Positional[str | None] = None
+    """The yes/no question (omit for interactive mode)."""
+    passage: str = ""
+    """Passage the question is about."""
+    router: Path = Path("reports/demo/router-stop")
+    """Folder with router.zip and router.json (from `der train` or `der pipeline`)."""
+    experts: str = "llama-local"
+    """Experts TOML file or bundled config; names must match the router's experts."""
+    replay: bool = False
+    """Answer from the warehouse's recording instead of calling the experts."""
+    question_id: str | None = None
+    """With --replay: the warehouse question id to route."""
+    warehouse: Path = Path("warehouse/recording")
+    """Warehouse for --replay."""
+    template: str = "ref-v1"
+    json: bool = False
+    """Print one JSON document per question."""
+
+
+def run_ask(args: Ask) -> int:
+    import json
+
+    from der.ask import Asker, format_result
+    from der.router import Router
+
+    router = Router.load(args.router)
+    if args.replay:
+        asker = Asker(router, warehouse=args.warehouse)
+    else:
+        from der.config import load_experts
+        from der.experts import make_expert
+        from der.prompts import get_template
+
+        specs = {s.name: s for s in load_experts(args.experts)}
+        missing = [e for e in router.experts if e not in specs]
+        if missing:
+            raise DerError(f"the router routes over {router.experts}; {args.experts} lacks {missing}")
+        experts = {name: make_expert(specs[name]) for name in router.experts}
+        for expert in experts.values():
+            expert.preflight()
+        asker = Asker(router, experts, get_template(args.template))
+
+    def answer(question: str, passage: str) -> None:
+        res = asker.replay(question, passage, args.question_id) if args.replay else asker.ask(question, passage)
+        print(json.dumps(res.as_dict(), ensure_ascii=False) if args.json else format_result(res), flush=True)
+
+    if args.question is not None or args.question_id is not None:
+        answer(args.question or "", args.passage)
+        return 0
+    passage = args.passage
+    print("der ask: type a yes/no question; /passage TEXT sets the passage, /help, /quit", flush=True)
+    while True:
+        try:
+            line = input("You> ").strip()
+        except EOFError:
+            return 0
+        if line in ("/quit", "/exit"):
+            return 0
+        if line == "/help":
+            print("/passage TEXT  set the passage for the next questions\n/quit          leave")
+        elif line.startswith("/passage"):
+            passage = line[len("/passage") :].strip()
+            print(f"passage set ({len(passage)} characters)")
+        elif line:
+            try:
+                answer(line, passage)
+            except DerError as e:
+                print(f"error: {e}")
+
+
+@dataclass
+class Report:
+    """Re-render report.md and report.html of a pipeline run, or compare two runs side by side."""
+
+    run: tyro.conf.Positional[Path] = Path("reports/demo")
+    """Folder of a pipeline run (holds report.json and figures/)."""
+    compare: tuple[Path, Path] | None = None
+    """Two run folders to compare: writes compare.html into --out."""
+    out: Path | None = None
+    """Where --compare writes (default: the current folder)."""
+
+
+def run_report(args: Report) -> int:
+    import json
+
+    from der.report import write_report
+    from der.report_html import render_compare
+
+    def load(folder: Path) -> dict:
+        path = folder / "report.json"
+        if not path.exists():
+            raise DerError(f"{path} not found: run `der pipeline --out {folder}` first")
+        return json.loads(path.read_text())
+
+    if args.compare:
+        a, b = args.compare
+        out = (args.out or Path(".")) / "compare.html"
+        out.write_text(render_compare(load(a), load(b), str(a), str(b)))
+        print(f"wrote {out}")
+        return 0
+    figures = {p.stem: p for p in sorted((args.run / "figures").glob("*.png"))}
+    write_report(load(args.run), args.run, figures)
+    print(f"wrote {args.run}/report.md and report.html ({len(figures)} figures)")
+    return 0
+
+
 def _require_warehouse(root: Path) -> None:
     if not root.exists():
         raise DerError(
@@ -173,6 +285,8 @@ COMMANDS = {
     "embed": (Embed, run_embed),
     "train": (Train, run_train),
     "pipeline": (Pipeline, run_pipeline_cmd),
+    "ask": (Ask, run_ask),
+    "report": (Report, run_report),
 }
 
 

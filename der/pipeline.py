@@ -19,8 +19,9 @@ from der.env import cost_weights
 from der.errors import WarehouseError
 from der.evaluate import PROTOCOLS, evaluate, methods, rollout, tune_confidence
 from der.features import Features
+from der.frontier import ALPHAS, summarise, sweep
 from der.replay import ReplayData, load_replay
-from der.report import build_report, traces, write_report
+from der.report import build_report, make_figures, traces, write_report
 from der.train import TrainConfig, TrainResult, train_router, train_rows
 from der.warehouse import Warehouse
 
@@ -47,6 +48,9 @@ class PipelineConfig:
     """Also train a router with a learned STOP action (evaluated under learned-stop)."""
     stop_features: Features = "state+confidence"
     """Observation of the STOP router (docs/stop.md has the ablation)."""
+    frontier: bool = True
+    """Sweep alpha for the cost-accuracy frontier under learned-stop (one STOP router per alpha)."""
+    frontier_alphas: tuple[float, ...] = ALPHAS
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -102,6 +106,10 @@ def run_evaluation(data: ReplayData, cfg: PipelineConfig, trained: dict[str, Tra
         name = STOP_ROUTER if p == "learned-stop" and STOP_ROUTER in routers else REFERENCE_ROUTER
         der = next(r for r in rs if r.name == name).head(len(sample_rows))
         samples[p] = traces(data, sample_rows, der, weights, reward.cost_mode, raw, questions)
+    front = None
+    if cfg.frontier:
+        points = sweep(data, train, rows, weights, cfg.train, cfg.stop_features, cfg.frontier_alphas)
+        front = {"points": [asdict(p) for p in points], "area_under_frontier": summarise(points)}
     return {
         "weights": weights,
         "rows": rows,
@@ -109,6 +117,7 @@ def run_evaluation(data: ReplayData, cfg: PipelineConfig, trained: dict[str, Tra
         "results": results,
         "samples": samples,
         "confidence_threshold": threshold,
+        "frontier": front,
     }
 
 
@@ -170,7 +179,15 @@ def report_stage(data: ReplayData, cfg: PipelineConfig, trained: dict[str, Train
         curve={name: t.curve for name, t in trained.items()},
     )
     report["confidence_threshold"] = ev["confidence_threshold"]
-    write_report(report, cfg.out)
+    report["frontier"] = ev["frontier"]
+    picks = {
+        f"{r.name} ({p})": r.picks
+        for p, rs in ev["results"].items()
+        for r in rs
+        if (p, r.name) in (("gold-stop", REFERENCE_ROUTER), ("learned-stop", STOP_ROUTER))
+    }
+    figures = make_figures(report, cfg.warehouse, data.experts, picks, cfg.out)
+    write_report(report, cfg.out, figures)
     return report
 
 

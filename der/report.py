@@ -130,8 +130,8 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    """report.md: provenance, one results table per protocol, sample traces."""
+def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = None, folder: Path | None = None) -> str:
+    """report.md: provenance, one results table per protocol, the frontier, figures, sample traces."""
     prov = report["provenance"]
     cal = report["calibration"]["median_latency_sec"]
     parts = [
@@ -150,6 +150,34 @@ def render_markdown(report: dict[str, Any]) -> str:
     for protocol, rows in report["end_results_eval"].items():
         parts += [f"## Protocol `{protocol}`", "", report["protocols"][protocol], "", results_table(rows), ""]
     parts += [f"_{report['oracle_note']}_", ""]
+    front = report.get("frontier")
+    if front:
+        parts += [
+            "## Cost-accuracy frontier (`learned-stop`)",
+            "",
+            "Each STOP router and confidence threshold is trained / tuned at one alpha; * marks the Pareto "
+            "frontier (no other point is both more accurate and cheaper).",
+            "",
+            "| method | setting | accuracy | mean cost | frontier |",
+            "|---|---|---:|---:|:-:|",
+        ]
+        for p in sorted(front["points"], key=lambda p: p["cost"]):
+            parts.append(
+                f"| {p['family']} | {p['setting']} | {p['accuracy']:.3f} | {p['cost']:.2f} | "
+                f"{'*' if p['on_frontier'] else ''} |"
+            )
+        parts += [
+            "",
+            "Area under each method's accuracy-vs-cost curve (higher is better, cost axis up to the "
+            "largest mean cost):",
+            "",
+        ]
+        parts += [f"- {fam}: {auf:.3f}" for fam, auf in front["area_under_frontier"].items()]
+        parts.append("")
+    if figures:
+        parts += ["## Figures", ""]
+        parts += [f"![{name}]({p.relative_to(folder) if folder else p})" for name, p in figures.items()]
+        parts.append("")
     for protocol, samples in report["der_samples"].items():
         parts += [f"## Sample traces: DER router, `{protocol}`", ""]
         for s in samples:
@@ -167,13 +195,55 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def write_report(report: dict[str, Any], folder: str | Path) -> tuple[Path, Path]:
-    """Write report.json and report.md into ``folder``."""
+def make_figures(
+    report: dict[str, Any], warehouse: Path, experts: list[str], picks: dict[str, np.ndarray], folder: Path
+) -> dict[str, Path]:
+    """Write every PNG figure into ``folder/figures``; returns them by name."""
+    from der import figures as fig
+    from der.warehouse import Warehouse
+
+    out = folder / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    with Warehouse(warehouse) as wh:
+        sel = "expert in (select unnest(?::varchar[]))"
+        acc = wh.query_rows(
+            f"select expert, step_kind, prev_answer, accuracy, n_calls from expert_accuracy where {sel}", [experts]
+        )
+        flips = wh.query_rows(
+            "select expert, prev_answer, n_calls, flip_rate, flips_to_correct, flips_to_wrong from ktp_flips "
+            f"where {sel} order by expert, prev_answer",
+            [experts],
+        )
+        lat = wh.query_rows(
+            f"select expert, latency_s, load_s, prompt_eval_s, eval_s from calls where status = 'ok' and {sel}",
+            [experts],
+        )
+    made = {
+        "cost_accuracy": fig.cost_accuracy(
+            report["end_results_eval"], report.get("frontier"), out / "cost_accuracy.png"
+        ),
+        "accuracy_heatmap": fig.accuracy_heatmap(acc, out / "accuracy_heatmap.png"),
+        "latency": fig.latency(lat, out / "latency.png"),
+        "learning_curve": fig.learning_curve(report.get("learning_curve") or {}, out / "learning_curve.png"),
+        "router_choices": fig.router_choices(picks, experts, out / "router_choices.png"),
+    }
+    if flips:
+        made["flip_matrix"] = fig.flip_matrix(flips, out / "flip_matrix.png")
+    return made
+
+
+def write_report(
+    report: dict[str, Any], folder: str | Path, figures: dict[str, Path] | None = None
+) -> tuple[Path, Path]:
+    """Write report.json, report.md and the self-contained report.html into ``folder``."""
+    from der.report_html import render
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     js, md = folder / "report.json", folder / "report.md"
     js.write_text(json.dumps(report, indent=2, default=_jsonable))
-    md.write_text(render_markdown(report))
+    md.write_text(render_markdown(report, figures or {}, folder))
+    (folder / "report.html").write_text(render(report, figures or {}))
     return js, md
 
 

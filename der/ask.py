@@ -1,0 +1,207 @@
+"""`der ask`: route one question through real experts with a trained router, step by step.
+
+Live mode renders the same prompts as prefetch, asks the configured experts over HTTP and embeds
+each state with MiniLM, exactly as the router saw states in training. ``replay`` mode answers
+from the warehouse instead, for questions it holds. Nothing here reads a label: a STOP router
+stops itself, a router without STOP runs tmax steps (the fixed-budget protocol).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from der.answers import parse_answer
+from der.data import Question, question_id, question_text
+from der.embeddings import STATES, embed, load_model, state_text
+from der.errors import ConfigError, DerError
+from der.evaluate import STOP, Context, router_picker
+from der.experts import Expert
+from der.prefetch import make_task
+from der.prompts import PromptTemplate, passed_on
+from der.replay import MISSING, NEXT_STATE, ReplayData, load_replay
+from der.router import Router
+
+_CODE = {"no": 0, "yes": 1, "unknown": 2}
+
+
+@dataclass
+class AskStep:
+    """One step of a routed question."""
+
+    t: int
+    expert: str
+    handed: str
+    answer: str | None
+    p_yes: float | None
+    latency_s: float
+    status: str = "ok"
+    error: str | None = None
+    raw_text: str | None = None
+
+
+@dataclass
+class AskResult:
+    """A routed question: its steps and the final answer (None when no expert answered)."""
+
+    question_id: str
+    question: str
+    steps: list[AskStep] = field(default_factory=list)
+    final: str | None = None
+    source: str = "live"
+    stopped_by: str = "tmax"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "question_id": self.question_id,
+            "question": self.question,
+            "source": self.source,
+            "final_answer": self.final,
+            "stopped_by": self.stopped_by,
+            "steps": [s.__dict__ for s in self.steps],
+            "total_latency_s": sum(s.latency_s for s in self.steps),
+        }
+
+
+def _single(router: Router, obs: np.ndarray) -> ReplayData:
+    """A one-question ReplayData whose answers fill in as live calls return."""
+    e = len(router.experts)
+    return ReplayData(
+        question_ids=["live"],
+        experts=router.experts,
+        partition=np.array(["eval"]),
+        label=np.zeros(1, dtype=bool),
+        answer=np.full((1, 3, e), MISSING, dtype=np.int8),
+        latency=np.full((1, 3, e), np.nan, dtype=np.float32),
+        p_yes=np.full((1, 3, e), np.nan, dtype=np.float32),
+        tokens=np.full((1, 3, e), np.nan, dtype=np.float32),
+        obs=obs[None],
+        fingerprint="live",
+        tmax=router.obs_spec.tmax,
+    )
+
+
+def _route(router: Router, data: ReplayData, row: int, answer_step: Any) -> tuple[list[AskStep], str]:
+    """Drive the router's picker one question at a time; ``answer_step(s, a)`` makes the call."""
+    pick = router_picker(router)
+    rows = np.array([row])
+    tmax = router.obs_spec.tmax
+    s, prev_a, prev_s = np.zeros(1, np.int64), np.full(1, -1, np.int64), np.zeros(1, np.int64)
+    answers = np.full((1, tmax), -1, np.int64)
+    steps: list[AskStep] = []
+    for t in range(tmax):
+        a = int(pick(Context(data, rows, t, s, prev_a, prev_s, answers, allow_stop=True))[0])
+        if a == STOP:
+            return steps, "router"
+        if a == prev_a[0]:
+            a = (a + 1) % len(router.experts)  # the no-repeat rule the router was trained with
+        step = answer_step(t, int(s[0]), a)
+        steps.append(step)
+        if step.status != "ok":
+            return steps, "failure"
+        code = _CODE[step.answer or "unknown"]
+        answers[0, t] = code
+        prev_a[0], prev_s[0], s[0] = a, s[0], int(NEXT_STATE[code])
+    return steps, "tmax"
+
+
+class Asker:
+    """Routes questions live through ``experts`` (or from a warehouse) with ``router``."""
+
+    def __init__(
+        self,
+        router: Router,
+        experts: dict[str, Expert] | None = None,
+        template: PromptTemplate | None = None,
+        warehouse: Path | None = None,
+    ) -> None:
+        self.router, self.experts, self.template, self.warehouse = router, experts or {}, template, warehouse
+        self._model: Any = None
+        self._replay: ReplayData | None = None
+
+    def ask(self, question: str, passage: str = "") -> AskResult:
+        """Route live: embed the states, ask the router's experts, stop when it says so."""
+        if not self.experts or self.template is None:
+            raise ConfigError("live routing needs experts and a template; use replay for recorded questions")
+        question, passage = question.strip(), passage.strip()
+        if not question:
+            raise ConfigError("empty question")
+        text = question_text(question, passage)
+        self._model = self._model or load_model()
+        obs = embed([state_text(text, st) for st in STATES], self._model)
+        data = _single(self.router, obs)
+        q = Question(question_id(question, passage), question, passage, False, "eval", "ask", 0)
+
+        def call(t: int, s: int, a: int) -> AskStep:
+            name = self.router.experts[a]
+            expert = self.experts[name]
+            handed = None if s == 0 else STATES[s]
+            task = make_task(q, passed_on(handed), expert.spec, self.template)
+            res = expert.call(task.prompt)
+            answer = parse_answer(res.raw_text) if res.status == "ok" else None
+            if answer is not None:
+                data.answer[0, s, a] = _CODE[answer]
+                data.p_yes[0, s, a] = np.nan if res.p_yes is None else res.p_yes
+            return AskStep(t, name, STATES[s], answer, res.p_yes, res.latency_s, res.status, res.error, res.raw_text)
+
+        steps, why = _route(self.router, data, 0, call)
+        return self._result(q.question_id, question, steps, why, "live")
+
+    def replay(self, question: str, passage: str = "", qid: str | None = None) -> AskResult:
+        """Route a question the warehouse holds, from its recorded answers and latencies."""
+        if self.warehouse is None:
+            raise ConfigError("replay needs --warehouse")
+        if self._replay is None:
+            self._replay = load_replay(self.warehouse, self.router.experts, tmax=self.router.obs_spec.tmax)
+        data = self._replay
+        qid = qid or question_id(question, passage)
+        if qid not in data.question_ids:
+            raise DerError(
+                f"question {qid} is not replayable from {self.warehouse} (not recorded, or incomplete); "
+                "give the question and passage exactly as in the dataset, --question-id, or ask live"
+            )
+        row = data.question_ids.index(qid)
+        if not question:
+            from der.warehouse import Warehouse
+
+            with Warehouse(self.warehouse) as wh:
+                question = wh.query_rows("select question from questions where question_id = ?", [qid])[0][0]
+
+        def recorded(t: int, s: int, a: int) -> AskStep:
+            code = int(data.answer[row, s, a])
+            p = float(data.p_yes[row, s, a])
+            return AskStep(
+                t,
+                data.experts[a],
+                STATES[s],
+                ["no", "yes", "unknown"][code],
+                None if np.isnan(p) else p,
+                float(data.latency[row, s, a]),
+            )
+
+        steps, why = _route(self.router, data, row, recorded)
+        return self._result(qid, question, steps, why, "replay")
+
+    def _result(self, qid: str, question: str, steps: list[AskStep], why: str, source: str) -> AskResult:
+        final = steps[-1].answer if steps and steps[-1].status == "ok" else None
+        return AskResult(qid, question, steps, final, source, why)
+
+
+def format_result(res: AskResult) -> str:
+    """Human-readable lines: one per step, then the final answer."""
+    lines = []
+    for st in res.steps:
+        conf = "" if st.p_yes is None else f"  P(yes) {st.p_yes:.2f}"
+        if st.status == "ok":
+            lines.append(
+                f"  t={st.t} {st.expert:<22} handed {st.handed:<4} -> {st.answer:<7} {st.latency_s:6.2f} s{conf}"
+            )
+        else:
+            lines.append(f"  t={st.t} {st.expert:<22} FAILED: {st.error}")
+    total = sum(s.latency_s for s in res.steps)
+    final = res.final or "no answer"
+    lines.append(f"answer: {final}  ({len(res.steps)} calls, {total:.2f} s, stopped by {res.stopped_by}, {res.source})")
+    return "\n".join(lines)
