@@ -31,7 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 soak: $(STAMP)
-	$(BIN)/python -m pytest -q -m soak
+	DER_RELIABILITY_DOC=docs/reliability.md $(BIN)/python -m pytest -q -m soak
 
 clean:
 	rm -rf $(VENV) reports/demo .pytest_cache

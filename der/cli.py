@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -300,6 +301,15 @@ def main(argv: list[str] | None = None) -> int:
                 return fn(args)
             except DerError as e:
                 print(f"error: {e}", file=sys.stderr)
+                return 2
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+                print(
+                    f"error: disk full ({e}); free space and run the same command again: every shard "
+                    "published so far is kept and only missing work is redone",
+                    file=sys.stderr,
+                )
                 return 2
             except KeyboardInterrupt:
                 print("interrupted: everything written so far is kept; run the same command to resume", file=sys.stderr)

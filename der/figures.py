@@ -60,8 +60,15 @@ def cost_accuracy(results: dict[str, list[dict]], frontier: dict | None, path: P
     for protocol, rows in results.items():
         for r in rows:
             label, colour = _family(r["name"])
-            h = ax.scatter(r["cost_mean"], r["accuracy_mean"], marker=PROTOCOL_MARKERS.get(protocol, "o"),
-                           color=colour, edgecolors="k", linewidths=0.3, s=40)
+            h = ax.scatter(
+                r["cost_mean"],
+                r["accuracy_mean"],
+                marker=PROTOCOL_MARKERS.get(protocol, "o"),
+                color=colour,
+                edgecolors="k",
+                linewidths=0.3,
+                s=40,
+            )
             seen.setdefault(label, h)
     handles = [ax.scatter([], [], marker="o", color=c, label=lab) for _, lab, c in FAMILIES if lab in seen]
     handles += [ax.scatter([], [], marker=m, c="w", edgecolors="k", label=p) for p, m in PROTOCOL_MARKERS.items()]

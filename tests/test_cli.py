@@ -16,15 +16,23 @@ ROOT = Path(__file__).parents[1]
 
 def der(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "der.cli", *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, check=check, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "der.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=check,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
 def pipeline_out(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("report")
-    done = der("pipeline", "--warehouse", str(FIXTURE), "--out", str(out), "--steps", "512",
-               "--frontier-alphas", "0.0", "0.2")
+    done = der(
+        "pipeline", "--warehouse", str(FIXTURE), "--out", str(out), "--steps", "512", "--frontier-alphas", "0.0", "0.2"
+    )
     assert "## gold-stop" in done.stdout and "## learned-stop" in done.stdout
     assert "| method | accuracy |" in done.stdout
     return out
@@ -32,14 +40,29 @@ def pipeline_out(tmp_path_factory) -> Path:
 
 def test_pipeline_writes_both_reports_with_the_reference_keys(pipeline_out):
     report = json.loads((pipeline_out / "report.json").read_text())
-    for key in ("config", "calibration", "begin_probe_baselines", "end_results_eval", "der_samples",
-                "train_time_sec", "timestamp", "protocols", "provenance"):
+    for key in (
+        "config",
+        "calibration",
+        "begin_probe_baselines",
+        "end_results_eval",
+        "der_samples",
+        "train_time_sec",
+        "timestamp",
+        "protocols",
+        "provenance",
+    ):
         assert key in report
     assert set(report["end_results_eval"]) == {"gold-stop", "fixed-budget", "learned-stop"}
     names = {r["name"] for r in report["end_results_eval"]["learned-stop"]}
-    assert {"DER(PPO_router)_multistep", "DER_stop(PPO_router)_learned", "static:round_robin_multistep",
-            "oracle:all_experts_pick_best_1step", "oracle:all_experts_every_step_multistep",
-            "random_router_multistep", "agreement_stop_multistep"} <= names
+    assert {
+        "DER(PPO_router)_multistep",
+        "DER_stop(PPO_router)_learned",
+        "static:round_robin_multistep",
+        "oracle:all_experts_pick_best_1step",
+        "oracle:all_experts_every_step_multistep",
+        "random_router_multistep",
+        "agreement_stop_multistep",
+    } <= names
     assert report["provenance"]["cache_fingerprint"]
     md = (pipeline_out / "report.md").read_text()
     assert "## Protocol `gold-stop`" in md and "## Protocol `fixed-budget`" in md and "Sample traces" in md
@@ -47,10 +70,25 @@ def test_pipeline_writes_both_reports_with_the_reference_keys(pipeline_out):
 
 
 def test_ask_replays_a_recorded_question(pipeline_out):
-    qid = der("sql", "--warehouse", str(FIXTURE), "select question_id from questions where partition = 'eval' "
-              "order by question_id limit 1", "--format", "csv").stdout.splitlines()[1]
-    done = der("ask", "--replay", "--warehouse", str(FIXTURE), "--router", str(pipeline_out / "router-stop"),
-               "--question-id", qid, "--json")
+    qid = der(
+        "sql",
+        "--warehouse",
+        str(FIXTURE),
+        "select question_id from questions where partition = 'eval' order by question_id limit 1",
+        "--format",
+        "csv",
+    ).stdout.splitlines()[1]
+    done = der(
+        "ask",
+        "--replay",
+        "--warehouse",
+        str(FIXTURE),
+        "--router",
+        str(pipeline_out / "router-stop"),
+        "--question-id",
+        qid,
+        "--json",
+    )
     res = json.loads(done.stdout)
     assert res["question_id"] == qid and res["source"] == "replay"
     assert 1 <= len(res["steps"]) <= 3 and res["final_answer"] in ("yes", "no", "unknown")

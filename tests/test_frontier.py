@@ -17,7 +17,11 @@ def test_area_under_is_a_step_integral_normalised_by_the_cost_range():
 
 
 def test_summary_ranks_families_by_area():
-    pts = [Point("cheap", "", 0.6, 1.0), Point("dear", "", 0.9, 3.0), Point("router", "a", 0.6, 1.0),
-           Point("router", "b", 0.9, 2.0)]
+    pts = [
+        Point("cheap", "", 0.6, 1.0),
+        Point("dear", "", 0.9, 3.0),
+        Point("router", "a", 0.6, 1.0),
+        Point("router", "b", 0.9, 2.0),
+    ]
     auf = summarise(pts)
     assert list(auf) == ["router", "cheap", "dear"]

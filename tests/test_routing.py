@@ -63,8 +63,9 @@ def test_deployable_episode_does_not_end_on_a_correct_answer(syn):
 def test_label_free_protocols_never_look_at_the_label(syn):
     rows = syn.indices("eval")
     w = cost_weights(syn, syn.indices("train"))
-    router = train_router(syn, TrainConfig(steps=256, reward=RewardConfig(mode="deployable",
-                                                                           features="state+confidence"))).router
+    router = train_router(
+        syn, TrainConfig(steps=256, reward=RewardConfig(mode="deployable", features="state+confidence"))
+    ).router
     flipped = ReplayData(**{**syn.__dict__, "label": ~syn.label})
     a = evaluate(syn, rows, w, RewardConfig(), {"stop": router}, confidence_threshold=0.5)
     b = evaluate(flipped, rows, w, RewardConfig(), {"stop": router}, confidence_threshold=0.5)
@@ -83,30 +84,64 @@ def test_label_free_protocols_never_look_at_the_label(syn):
 def _tiny(answers: list[list[int]], p_yes: list[list[float]]) -> ReplayData:
     """One question, 2 experts; answers[state][expert]."""
     a = np.array([answers], dtype=np.int8)
-    return ReplayData(["q"], ["e0", "e1"], np.array(["eval"]), np.array([True]), a,
-                      np.ones((1, 3, 2), np.float32), np.array([p_yes], np.float32), np.ones((1, 3, 2), np.float32),
-                      np.zeros((1, 3, 384), np.float32), "t", 3)
+    return ReplayData(
+        ["q"],
+        ["e0", "e1"],
+        np.array(["eval"]),
+        np.array([True]),
+        a,
+        np.ones((1, 3, 2), np.float32),
+        np.array([p_yes], np.float32),
+        np.ones((1, 3, 2), np.float32),
+        np.zeros((1, 3, 384), np.float32),
+        "t",
+        3,
+    )
 
 
 def test_agreement_stop_stops_when_two_consecutive_answers_agree():
     # e0 first says yes; e1 handed yes says yes -> agree -> stop after 2 calls
     data = _tiny([[1, 0], [0, 1], [1, 1]], [[0.9, 0.1]] * 3)
-    r = rollout(data, np.array([0]), Method("a", agreement_stop(np.array([0, 1])), 3), "learned-stop",
-                np.ones(2), RewardConfig())
+    r = rollout(
+        data,
+        np.array([0]),
+        Method("a", agreement_stop(np.array([0, 1])), 3),
+        "learned-stop",
+        np.ones(2),
+        RewardConfig(),
+    )
     assert r.calls.tolist() == [2] and r.correct.tolist() == [True]
-    fixed = rollout(data, np.array([0]), Method("a", agreement_stop(np.array([0, 1])), 3), "fixed-budget",
-                    np.ones(2), RewardConfig())
+    fixed = rollout(
+        data,
+        np.array([0]),
+        Method("a", agreement_stop(np.array([0, 1])), 3),
+        "fixed-budget",
+        np.ones(2),
+        RewardConfig(),
+    )
     assert fixed.calls.tolist() == [3]
 
 
 def test_confidence_stop_uses_the_experts_log_probabilities():
     data = _tiny([[1, 1], [0, 1], [1, 1]], [[0.95, 0.5], [0.5, 0.5], [0.5, 0.5]])
-    r = rollout(data, np.array([0]), Method("c", confidence_stop(np.array([0, 1]), 0.8), 3), "learned-stop",
-                np.ones(2), RewardConfig())
+    r = rollout(
+        data,
+        np.array([0]),
+        Method("c", confidence_stop(np.array([0, 1]), 0.8), 3),
+        "learned-stop",
+        np.ones(2),
+        RewardConfig(),
+    )
     assert r.calls.tolist() == [1]
     no_logprobs = _tiny([[1, 1], [0, 1], [1, 1]], [[np.nan, np.nan]] * 3)
-    r = rollout(no_logprobs, np.array([0]), Method("c", confidence_stop(np.array([0, 1]), 0.8), 3), "learned-stop",
-                np.ones(2), RewardConfig())
+    r = rollout(
+        no_logprobs,
+        np.array([0]),
+        Method("c", confidence_stop(np.array([0, 1]), 0.8), 3),
+        "learned-stop",
+        np.ones(2),
+        RewardConfig(),
+    )
     assert r.calls.tolist() == [3]
 
 
