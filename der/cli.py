@@ -70,6 +70,8 @@ def run_prefetch(args: Prefetch) -> int:
     )
     for f in stats.failures:
         print(f"  failed: {f}", file=sys.stderr)
+    for skip in stats.skipped:
+        print(f"  skipped: {skip}", file=sys.stderr)
     return 0 if stats.failed == 0 else 3
 
 

@@ -214,3 +214,9 @@ def router_choices(picks: dict[str, np.ndarray], experts: list[str], path: Path)
         ax.set_ylabel("share of eval questions")
         ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def _mean_reported(values: list[float | None]) -> float:
+    """Mean of the values a server reported (0 when it reported none)."""
+    got = [v for v in values if v is not None and not np.isnan(v)]
+    return float(np.mean(got)) if got else 0.0

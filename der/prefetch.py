@@ -56,10 +56,40 @@ class PrefetchStats:
     cached: int = 0
     per_expert: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """Questions held back before any call (their prompt may not fit a context), by row."""
 
     def count(self, expert: str, status: str) -> None:
         d = self.per_expert.setdefault(expert, {"ok": 0, "failed": 0})
         d[status] += 1
+
+
+# English runs 3.5-4.5 characters per token; 3 over-estimates tokens, so a prompt passed as
+# fitting surely fits, and only prompts at risk are held back.
+CHARS_PER_TOKEN_LOW = 3.0
+
+
+def fits_context(
+    questions: list[Question], specs: list[ExpertSpec], template: PromptTemplate
+) -> tuple[list[Question], list[tuple[Question, str]]]:
+    """Split questions into those whose longest prompt fits every expert's context and the rest,
+    each with the reason (a visible skip, never a silently cut prompt)."""
+    keep, skipped = [], []
+    for q in questions:
+        longest = len(template.render(q.text, "yes"))
+        room = min(s.options.num_ctx - s.options.num_predict for s in specs)
+        est = longest / CHARS_PER_TOKEN_LOW
+        if est > room:
+            skipped.append(
+                (
+                    q,
+                    f"prompt of {longest} characters (about {est:.0f} tokens at most) may not fit "
+                    f"num_ctx {room + specs[0].options.num_predict} minus num_predict; raise num_ctx",
+                )
+            )
+        else:
+            keep.append(q)
+    return keep, skipped
 
 
 def validate_run(specs: list[ExpertSpec], tmax: int) -> None:
@@ -163,9 +193,11 @@ def prefetch(
     :param experts: backend instances to use (tests inject them); built from ``specs`` otherwise.
     """
     validate_run(specs, tmax)
+    questions, too_long = fits_context(questions, specs, template)
     owned = experts is None
     experts = experts or {s.name: make_expert(s) for s in specs}
     stats = PrefetchStats(run_id=uuid.uuid4().hex[:12], questions=len(questions))
+    stats.skipped = [f"{q.source} row {q.row} ({q.question_id}): {why}" for q, why in too_long]
     try:
         if preflight:  # first: it fills in Ollama digests, which are part of every key
             for s in specs:
@@ -285,8 +317,9 @@ def _write_run(
         "experts": [
             {"name": s.name, "fingerprint": s.fingerprint(), **s.identity(), "base_urls": s.base_urls} for s in specs
         ],
-        "stats": {k: v for k, v in stats.__dict__.items() if k != "failures"},
+        "stats": {k: v for k, v in stats.__dict__.items() if k not in ("failures", "skipped")},
         "failures_sample": stats.failures,
+        "skipped": stats.skipped,
     }
     tmp = folder / f".tmp-{stats.run_id}.json"
     tmp.write_text(json.dumps(doc, indent=2))

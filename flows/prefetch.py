@@ -7,6 +7,7 @@ repeats only that batch, and the library skips every call already recorded.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -33,6 +34,21 @@ class PrefetchParams(BaseModel):
     tmax: int = Field(3, ge=1, le=8)
     template: str = "ref-v1"
     batch_size: int = Field(25, ge=1, le=10_000)
+    api_key_blocks: dict[str, str] = Field(default_factory=dict)
+    """Environment variable -> Prefect Secret block name: experts' `api_key_env` keys, loaded
+    inside each task (also on remote workers) and never passed as parameters or logged."""
+    parallel_batches: int = Field(1, ge=1, le=64)
+    """Batches in flight at once on the task runner; each bounds its own calls per host, so a host
+    sees at most parallel_batches x concurrency calls."""
+
+
+def _apply_secrets(blocks: dict[str, str]) -> None:
+    if not blocks:
+        return
+    from prefect.blocks.system import Secret
+
+    for env, block in blocks.items():
+        os.environ[env] = Secret.load(block).get()
 
 
 @task(cache_policy=NO_CACHE)
@@ -41,8 +57,9 @@ def load_specs(experts: str) -> list[ExpertSpec]:
 
 
 @task(retries=3, retry_delay_seconds=[10, 30, 60], cache_policy=NO_CACHE)
-def preflight(specs: list[ExpertSpec]) -> list[ExpertSpec]:
+def preflight(specs: list[ExpertSpec], secrets: dict[str, str]) -> list[ExpertSpec]:
     """Servers up and models present; also fills Ollama digests into the specs it returns."""
+    _apply_secrets(secrets)
     for spec in specs:
         expert = make_expert(spec)
         try:
@@ -61,6 +78,7 @@ def load(params: PrefetchParams) -> list[Question]:
 @task(retries=2, retry_delay_seconds=[30, 120], cache_policy=NO_CACHE)
 def record_batch(batch: list[Question], specs: list[ExpertSpec], params: PrefetchParams) -> PrefetchStats:
     """Record one batch; on retry only its missing calls are asked."""
+    _apply_secrets(params.api_key_blocks)
     return prefetch(
         batch,
         specs,
@@ -77,20 +95,17 @@ def prefetch_flow(params: PrefetchParams | None = None) -> dict[str, int]:
     """Preflight every expert, then record the selected questions batch by batch."""
     params = params or PrefetchParams()
     log = get_run_logger()
-    specs = preflight(load_specs(params.experts))
+    specs = preflight(load_specs(params.experts), params.api_key_blocks)
     questions = load(params)
     totals = {"questions": len(questions), "asked": 0, "ok": 0, "failed": 0, "cached": 0}
-    for start in range(0, len(questions), params.batch_size):
-        stats = record_batch(questions[start : start + params.batch_size], specs, params)
-        for k in ("asked", "ok", "failed", "cached"):
-            totals[k] += getattr(stats, k)
-        log.info(
-            "batch %d: %d asked (%d failed), %d cached",
-            start // params.batch_size,
-            stats.asked,
-            stats.failed,
-            stats.cached,
-        )
+    batches = [questions[i : i + params.batch_size] for i in range(0, len(questions), params.batch_size)]
+    for wave in range(0, len(batches), params.parallel_batches):
+        futures = [record_batch.submit(b, specs, params) for b in batches[wave : wave + params.parallel_batches]]
+        for i, future in enumerate(futures):
+            stats = future.result()
+            for k in ("asked", "ok", "failed", "cached"):
+                totals[k] += getattr(stats, k)
+            log.info("batch %d: %d asked (%d failed), %d cached", wave + i, stats.asked, stats.failed, stats.cached)
     return totals
 
 

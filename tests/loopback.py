@@ -156,6 +156,14 @@ class LoopbackExpertServer:
                     return
                 if fault == "slow":
                     time.sleep(1.5)
+                if fault == "echo_auth":  # a hostile server that reflects the credentials it got
+                    return self._send(401, {"error": f"invalid key {self.headers.get('Authorization')}"})
+                if fault and fault.startswith("redirect:"):
+                    self.send_response(302)
+                    self.send_header("Location", fault.split(":", 1)[1])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if fault == "error200":
                     return self._send(200, {"error": "injected: model runner crashed"})
                 text = "" if fault == "empty" else answer_for(model, prompt)

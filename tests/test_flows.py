@@ -78,3 +78,60 @@ def test_every_deployment_entrypoint_resolves_to_a_flow():
         flow = load_flow_from_entrypoint(str(ROOT / dep["entrypoint"]))
         assert isinstance(flow, Flow), dep["name"]
         assert dep.get("schedules") and dep.get("work_pool", {}).get("name")
+
+
+def _experts_toml(tmp_path: Path, base: str, backend: str = "ollama", extra: str = "") -> Path:
+    cfg = tmp_path / "experts.toml"
+    cfg.write_text(
+        f"[defaults]\nbackend = '{backend}'\nbase_url = '{base}'\n{extra}"
+        "[[experts]]\nname = 'alpha'\nmodel = 'alpha:1b'\n[[experts]]\nname = 'beta'\nmodel = 'beta:3b'\n"
+    )
+    return cfg
+
+
+def test_prefetch_on_a_local_dask_cluster_gives_the_same_cache(tmp_path, server, monkeypatch):
+    pytest.importorskip("prefect_dask", reason="prefect-dask is not installed (pip install prefect-dask)")
+    from prefect_dask import DaskTaskRunner
+
+    from der.warehouse import Warehouse
+    from flows.prefetch import PrefetchParams, prefetch_flow
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the workers import flows.prefetch
+    cfg = _experts_toml(tmp_path, server.base)
+    common = {"experts": str(cfg), "limit": 6, "tmax": 3, "batch_size": 2}
+    prefetch_flow(PrefetchParams(warehouse=str(tmp_path / "default"), **common))
+    runner = DaskTaskRunner(
+        cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+    )
+    totals = prefetch_flow.with_options(task_runner=runner)(
+        PrefetchParams(warehouse=str(tmp_path / "dask"), parallel_batches=3, **common)
+    )
+    assert totals["failed"] == 0
+    q = "select question_id, expert, prev_answer, answer, raw_text from calls order by all"
+    with Warehouse(tmp_path / "default") as a, Warehouse(tmp_path / "dask") as b:
+        assert a.query_rows(q) == b.query_rows(q)
+        assert set(b.data_tests().values()) == {0}
+
+
+def test_api_keys_can_come_from_a_prefect_secret_block(tmp_path):
+    from prefect.blocks.system import Secret
+
+    from flows.prefetch import PrefetchParams, prefetch_flow
+    from tests.loopback import LoopbackExpertServer
+
+    key = "sk-from-secret-block-93e1"
+    Secret(value=key).save("der-test-api-key", overwrite=True)
+    with LoopbackExpertServer(["alpha:1b", "beta:3b"]) as srv:
+        cfg = _experts_toml(tmp_path, srv.base, "openai", "api_key_env = 'DER_SECRET_TEST_KEY'\n")
+        totals = prefetch_flow(
+            PrefetchParams(
+                experts=str(cfg),
+                warehouse=str(tmp_path / "wh"),
+                limit=2,
+                tmax=1,
+                api_key_blocks={"DER_SECRET_TEST_KEY": "der-test-api-key"},
+            )
+        )
+        assert totals["failed"] == 0 and totals["asked"] == 4
+        assert all(r["headers"]["Authorization"] == f"Bearer {key}" for r in srv.requests)
+    assert not [p for p in (tmp_path / "wh").rglob("*") if p.is_file() and key.encode() in p.read_bytes()]

@@ -78,17 +78,19 @@ def post_json(
             latency = time.perf_counter() - t0
             status = resp.status_code
             try:
-                body = resp.json()
-                error = _error_text(body)
-                if error is None and status >= 400:
-                    error = f"HTTP {status}"
-                elif error is not None:
-                    error = f"HTTP {status}: {error}"
-                transient = status in TRANSIENT_STATUS
+                body, bad_json = resp.json(), False
             except ValueError:
-                body = None
+                body, bad_json = None, True
+            detail = _error_text(body)
+            if not 200 <= status < 300:  # redirects are not followed, by design
+                error = f"HTTP {status}" + (f": {detail}" if detail else "")
+                transient = status in TRANSIENT_STATUS
+            elif bad_json:
                 error = f"HTTP {status}: response is not valid JSON: {resp.text[:200]!r}"
-                transient = True
+                transient = True  # a body cut mid-stream; asking again may succeed
+            else:
+                error = f"HTTP {status}: {detail}" if detail else None
+                transient = False
         except httpx.TimeoutException as e:
             latency = time.perf_counter() - t0
             error, transient = f"timeout ({type(e).__name__}) after {latency:.1f} s", True
@@ -127,6 +129,12 @@ class HttpExpert:
     def headers(self) -> dict[str, str] | None:
         return None
 
+    def redact(self, text: str) -> str:
+        """Remove the API key from text a server sent back (an echoed header, say)."""
+        headers = self.headers() or {}
+        key = headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return text.replace(key, "***") if key else text
+
     def payload(self, prompt: str) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -163,7 +171,7 @@ class HttpExpert:
                 error = fields.pop("error", None) or error or self.truncation(prompt, fields.get("prompt_tokens"))
         if error is not None:
             fields.pop("raw_text", None)
-            return CallResult("failed", None, error, out.latency_s, out.attempts, host, **fields)
+            return CallResult("failed", None, self.redact(error), out.latency_s, out.attempts, host, **fields)
         return CallResult("ok", fields.pop("raw_text"), None, out.latency_s, out.attempts, host, **fields)
 
     def close(self) -> None:

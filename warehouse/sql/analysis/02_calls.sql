@@ -22,6 +22,7 @@ final as (
         calls.error,
         calls.latency_s,
         calls.p_yes,
+        calls.prompt_chars,
         calls.prompt_tokens,
         calls.completion_tokens,
         calls.load_s,
