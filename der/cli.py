@@ -274,6 +274,23 @@ def run_report(args: Report) -> int:
     return 0
 
 
+@dataclass
+class Compact:
+    """Merge each table's shards into one (safe while other processes read or append)."""
+
+    warehouse: Path = DEFAULT_WAREHOUSE
+
+
+def run_compact(args: Compact) -> int:
+    from der.store import TABLES, compact
+
+    _require_warehouse(args.warehouse)
+    for table in TABLES:
+        shards, rows = compact(args.warehouse, table)
+        print(f"{table}: {shards} shards -> {min(shards, 1)} ({rows} rows)")
+    return 0
+
+
 def _require_warehouse(root: Path) -> None:
     if not root.exists():
         raise DerError(
@@ -290,6 +307,7 @@ COMMANDS = {
     "pipeline": (Pipeline, run_pipeline_cmd),
     "ask": (Ask, run_ask),
     "report": (Report, run_report),
+    "compact": (Compact, run_compact),
 }
 
 

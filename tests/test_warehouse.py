@@ -90,3 +90,16 @@ def test_an_empty_warehouse_has_empty_views(tmp_path):
     with Warehouse(tmp_path) as wh:
         assert wh.query_rows("select count(*) from chains") == [(0,)]
         assert set(wh.data_tests().values()) == {0}
+
+
+def test_the_example_queries_in_the_warehouse_readme_run(recorded):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "warehouse" / "README.md").read_text()
+    blocks = re.findall(r"```sql\n(.*?)```", text, flags=re.S)
+    queries = [q.strip() for b in blocks for q in b.split(";") if q.strip()]
+    assert len(queries) >= 4
+    with Warehouse(recorded) as wh:
+        for q in queries:
+            wh.user_query(q).fetchall()
