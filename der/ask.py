@@ -9,7 +9,6 @@ stops itself, a router without STOP runs tmax steps (the fixed-budget protocol).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -116,7 +115,7 @@ class Asker:
         router: Router,
         experts: dict[str, Expert] | None = None,
         template: PromptTemplate | None = None,
-        warehouse: Path | None = None,
+        warehouse: str | None = None,
     ) -> None:
         self.router, self.experts, self.template, self.warehouse = router, experts or {}, template, warehouse
         self._model: Any = None

@@ -15,7 +15,8 @@ from der.errors import DerError
 from der.pipeline import PipelineConfig
 from der.train import TrainConfig
 
-DEFAULT_WAREHOUSE = Path("warehouse/data")
+DEFAULT_WAREHOUSE = "warehouse/data"
+"""A folder, or an fsspec URL (s3://bucket/warehouse) for a shared warehouse."""
 
 
 @dataclass
@@ -24,7 +25,7 @@ class Prefetch:
 
     experts: str = "reference-ollama"
     """Experts TOML file, or a bundled config: reference-ollama, llama-local."""
-    warehouse: Path = DEFAULT_WAREHOUSE
+    warehouse: str = DEFAULT_WAREHOUSE
     """Warehouse root (Parquet shards); created if missing."""
     dataset: str = "boolq"
     """boolq (bundled dev split), a .jsonl/.jsonl.gz/.parquet file, or hf:<id>[:split]."""
@@ -81,7 +82,7 @@ class Sql:
 
     query: tyro.conf.Positional[str] = "select * from coverage"
     """The query; `der sql "show tables"` lists the views."""
-    warehouse: Path = DEFAULT_WAREHOUSE
+    warehouse: str = DEFAULT_WAREHOUSE
     format: Literal["table", "csv", "json"] = "table"
     tmax: int = 3
     """Longest chain expanded by the `chains` view."""
@@ -103,7 +104,7 @@ def run_sql(args: Sql) -> int:
 class Embed:
     """Compute the MiniLM state embeddings the warehouse lacks (the pipeline does this too)."""
 
-    warehouse: Path = DEFAULT_WAREHOUSE
+    warehouse: str = DEFAULT_WAREHOUSE
 
 
 def run_embed(args: Embed) -> int:
@@ -118,7 +119,7 @@ def run_embed(args: Embed) -> int:
 class Train:
     """Train a PPO router on the recorded behaviour and save it (router.zip + router.json)."""
 
-    warehouse: Path = DEFAULT_WAREHOUSE
+    warehouse: str = DEFAULT_WAREHOUSE
     out: Path = Path("reports/latest/router")
     experts: tuple[str, ...] = ()
     """Experts in action order (default: every recorded expert)."""
@@ -180,7 +181,7 @@ class Ask:
     """Answer from the warehouse's recording instead of calling the experts."""
     question_id: str | None = None
     """With --replay: the warehouse question id to route."""
-    warehouse: Path = Path("warehouse/recording")
+    warehouse: str = "warehouse/recording"
     """Warehouse for --replay."""
     template: str = "ref-v1"
     json: bool = False
@@ -278,7 +279,7 @@ def run_report(args: Report) -> int:
 class Compact:
     """Merge each table's shards into one (safe while other processes read or append)."""
 
-    warehouse: Path = DEFAULT_WAREHOUSE
+    warehouse: str = DEFAULT_WAREHOUSE
 
 
 def run_compact(args: Compact) -> int:
@@ -291,8 +292,10 @@ def run_compact(args: Compact) -> int:
     return 0
 
 
-def _require_warehouse(root: Path) -> None:
-    if not root.exists():
+def _require_warehouse(root: str) -> None:
+    from der.store import Location
+
+    if not Location(root).exists():
         raise DerError(
             f"warehouse {root} does not exist: record into it with `der prefetch --warehouse {root}`, "
             "or use the bundled recording: --warehouse warehouse/recording"

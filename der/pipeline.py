@@ -22,6 +22,7 @@ from der.features import Features
 from der.frontier import ALPHAS, summarise, sweep
 from der.replay import ReplayData, load_replay
 from der.report import build_report, make_figures, traces, write_report
+from der.store import Location
 from der.train import TrainConfig, TrainResult, train_router, train_rows
 from der.warehouse import Warehouse
 
@@ -32,8 +33,8 @@ log = logging.getLogger("der.pipeline")
 class PipelineConfig:
     """Settings of ``der pipeline``; defaults are the reference demo's where it has one."""
 
-    warehouse: Path = Path("warehouse/data")
-    """Warehouse root holding the recording."""
+    warehouse: str = "warehouse/data"
+    """Warehouse root holding the recording (a folder or an fsspec URL)."""
     out: Path = Path("reports/latest")
     """Folder for report.json, report.md and the trained router."""
     experts: tuple[str, ...] = ()
@@ -54,9 +55,9 @@ class PipelineConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-def check_warehouse(root: Path, tmax: int) -> None:
+def check_warehouse(root: str, tmax: int) -> None:
     """Run the data tests; refuse to train on a warehouse that fails any."""
-    if not root.exists():
+    if not Location(root).exists():
         raise WarehouseError(f"warehouse {root} does not exist; record into it with `der prefetch --warehouse {root}`")
     with Warehouse(root, tmax=tmax) as wh:
         failed = {k: v for k, v in wh.data_tests().items() if v}
@@ -121,7 +122,7 @@ def run_evaluation(data: ReplayData, cfg: PipelineConfig, trained: dict[str, Tra
     }
 
 
-def _sample_text(root: Path, qids: list[str]) -> tuple[dict[tuple[str, str, str], str], dict[str, str]]:
+def _sample_text(root: str, qids: list[str]) -> tuple[dict[tuple[str, str, str], str], dict[str, str]]:
     with Warehouse(root) as wh:
         raw = wh.query_rows(
             "select question_id, expert, prev_answer, raw_text from calls "
@@ -136,7 +137,8 @@ def _sample_text(root: Path, qids: list[str]) -> tuple[dict[tuple[str, str, str]
 
 def provenance(cfg: PipelineConfig, data: ReplayData, n_eval: int) -> dict[str, Any]:
     """Where the numbers come from: warehouse, cache fingerprint, counts, recording manifest."""
-    manifest = cfg.warehouse / "manifest.json"
+    loc = Location(cfg.warehouse)
+    manifest = loc.join("manifest.json")
     doc: dict[str, Any] = {
         "warehouse": str(cfg.warehouse),
         "cache_fingerprint": data.fingerprint,
@@ -146,8 +148,8 @@ def provenance(cfg: PipelineConfig, data: ReplayData, n_eval: int) -> dict[str, 
         "incomplete_questions": len(data.incomplete),
         "partition": "router-train / router-eval carved from BoolQ dev by question-id hash (1/3 eval)",
     }
-    if manifest.exists():
-        m = json.loads(manifest.read_text())
+    if loc.fs.exists(manifest):
+        m = json.loads(loc.fs.cat(manifest))
         doc["recording"] = m.get("summary", "")
         doc["manifest"] = m
     return doc

@@ -30,7 +30,7 @@ from der.data import Question
 from der.errors import ConfigError
 from der.experts import Expert, ExpertSpec, make_expert
 from der.prompts import PromptTemplate, passed_on
-from der.store import ShardWriter, write_shard
+from der.store import Location, ShardWriter, write_shard
 from der.warehouse import Warehouse
 
 log = logging.getLogger("der.prefetch")
@@ -307,8 +307,6 @@ def _write_run(
     root: str | Path, stats: PrefetchStats, specs: list[ExpertSpec], template: PromptTemplate, tmax: int
 ) -> None:
     """Provenance of this run (no secrets: specs carry only the *name* of an API key variable)."""
-    folder = Path(root) / "runs"
-    folder.mkdir(parents=True, exist_ok=True)
     doc = {
         "run_id": stats.run_id,
         "finished_at": datetime.now(UTC).isoformat(),
@@ -321,9 +319,7 @@ def _write_run(
         "failures_sample": stats.failures,
         "skipped": stats.skipped,
     }
-    tmp = folder / f".tmp-{stats.run_id}.json"
-    tmp.write_text(json.dumps(doc, indent=2))
-    tmp.replace(folder / f"run-{stats.run_id}.json")
+    Location(root).write_bytes(f"runs/run-{stats.run_id}.json", json.dumps(doc, indent=2).encode())
 
 
 def select_questions(

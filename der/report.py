@@ -196,7 +196,7 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path] | None = No
 
 
 def make_figures(
-    report: dict[str, Any], warehouse: Path, experts: list[str], picks: dict[str, np.ndarray], folder: Path
+    report: dict[str, Any], warehouse: str, experts: list[str], picks: dict[str, np.ndarray], folder: Path
 ) -> dict[str, Path]:
     """Write every PNG figure into ``folder/figures``; returns them by name."""
     from der import figures as fig

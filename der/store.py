@@ -86,32 +86,80 @@ SCHEMAS: dict[str, pa.Schema] = {
 TABLES = tuple(SCHEMAS)
 
 
-def shard_dir(root: str | Path, table: str) -> Path:
-    """Folder holding one table's shards."""
-    return Path(root) / table
+class Location:
+    """A warehouse root: a local folder, or any fsspec URL (``s3://bucket/wh``, ``gs://...``,
+    ``memory://...``). Local shards are published by rename; on object stores an object becomes
+    visible only once its upload completes, which gives the same all-or-nothing publication."""
+
+    def __init__(self, root: str | Path) -> None:
+        import fsspec
+        from fsspec.implementations.local import LocalFileSystem
+
+        text = str(root)
+        self.fs, self.path = fsspec.core.url_to_fs(text)
+        self.local = isinstance(self.fs, LocalFileSystem)
+        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        self.url = self.path if self.local else f"{protocol}://{self.path.lstrip('/')}"
+        self.protocol = protocol
+
+    def join(self, *parts: str) -> str:
+        """A path (local) or URL (remote) below the root."""
+        return "/".join([self.url.rstrip("/"), *parts])
+
+    def exists(self) -> bool:
+        return bool(self.fs.exists(self.path))
+
+    def shards(self, table: str) -> list[str]:
+        """Published shards of ``table``, oldest first (names sort by time)."""
+        found = self.fs.glob(f"{self.path.rstrip('/')}/{table}/part-*.parquet")
+        return sorted(found if self.local else (f"{self.protocol}://{p.lstrip('/')}" for p in found))
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """Publish a small file (run records) atomically."""
+        target = self.join(rel)
+        if self.local:
+            folder = os.path.dirname(target)
+            os.makedirs(folder, exist_ok=True)
+            tmp = os.path.join(folder, ".tmp-" + os.path.basename(target))
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, target)
+        else:
+            self.fs.pipe(target, data)
+
+
+def shard_dir(root: str | Path, table: str) -> str:
+    """Folder (or URL prefix) holding one table's shards."""
+    return Location(root).join(table)
 
 
 def shard_glob(root: str | Path, table: str) -> str:
     """Glob that readers use; temporary files (dot-prefixed) never match it."""
-    return str(shard_dir(root, table) / "part-*.parquet")
+    return Location(root).join(table, "part-*.parquet")
 
 
-def list_shards(root: str | Path, table: str) -> list[Path]:
+def list_shards(root: str | Path, table: str) -> list[str]:
     """The published shards of a table, oldest first."""
-    return sorted(shard_dir(root, table).glob("part-*.parquet"))
+    return Location(root).shards(table)
 
 
-def write_shard(root: str | Path, table: str, rows: Sequence[dict[str, Any]] | pa.Table) -> Path | None:
+def write_shard(root: str | Path, table: str, rows: Sequence[dict[str, Any]] | pa.Table) -> str | None:
     """Write rows as one new shard, atomically; returns its path (None when there are no rows)."""
     schema = SCHEMAS[table]
     data = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows), schema=schema)
     if data.num_rows == 0:
         return None
     data = data.select(schema.names).cast(schema)
-    folder = shard_dir(root, table)
-    folder.mkdir(parents=True, exist_ok=True)
+    loc = Location(root)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     name = f"part-{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+    if not loc.local:
+        target = loc.join(table, name)
+        with loc.fs.open(target, "wb") as fh:  # visible only once the upload completes
+            pq.write_table(data, fh, compression="zstd")
+        return target
+    folder = Path(loc.join(table))
+    folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".tmp-{name}"
     try:
         with open(tmp, "wb") as fh:
@@ -123,7 +171,7 @@ def write_shard(root: str | Path, table: str, rows: Sequence[dict[str, Any]] | p
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(folder)
-    return folder / name
+    return str(folder / name)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -173,12 +221,15 @@ def compact(root: str | Path, table: str) -> tuple[int, int]:
     every row at all times (possibly twice for a moment: the views deduplicate by key). Shards a
     concurrent writer publishes meanwhile are not in the list, so they are never removed.
     """
-    shards = list_shards(root, table)
+    loc = Location(root)
+    shards = loc.shards(table)
+    schema = SCHEMAS[table]
     if len(shards) <= 1:
-        return len(shards), sum(pq.read_metadata(s).num_rows for s in shards)
-    merged = pa.concat_tables([pq.read_table(s).select(SCHEMAS[table].names).cast(SCHEMAS[table]) for s in shards])
+        return len(shards), sum(pq.read_metadata(loc.fs.open(s)).num_rows for s in shards)
+    merged = pa.concat_tables([pq.read_table(loc.fs.open(s)).select(schema.names).cast(schema) for s in shards])
     write_shard(root, table, merged)
     for s in shards:
-        s.unlink()
-    _fsync_dir(shard_dir(root, table))
+        loc.fs.rm(s)
+    if loc.local:
+        _fsync_dir(Path(loc.join(table)))
     return len(shards), merged.num_rows

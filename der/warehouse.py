@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from der.errors import WarehouseError
-from der.store import SCHEMAS, list_shards, shard_dir, shard_glob
+from der.store import SCHEMAS, Location, list_shards, shard_dir, shard_glob
 
 _SOURCE = re.compile(r"\{\{\s*source\('(\w+)'\)\s*\}\}")
 DEFAULT_TMAX = 3
@@ -66,8 +66,11 @@ class Warehouse:
     """Views over one warehouse root. Use as a context manager or call :meth:`close`."""
 
     def __init__(self, root: str | Path, tmax: int = DEFAULT_TMAX, threads: int | None = None) -> None:
-        self.root = Path(root)
+        self.root = root
+        self.location = Location(root)
         self.con = duckdb.connect(":memory:")
+        if not self.location.local:
+            self.con.register_filesystem(self.location.fs)  # any fsspec backend: s3, gcs, azure, memory
         if threads:
             self.con.execute(f"set threads = {int(threads)}")
         self.con.execute("create table der_settings as select ?::integer as tmax", [tmax])
@@ -90,7 +93,12 @@ class Warehouse:
     def _lock_down(self) -> None:
         # From here on queries read only the shard folders: no other file, no attach, no install.
         # Writes into those folders are refused by the statement check in user_query.
-        folders = [str(shard_dir(self.root, t).resolve()) + "/" for t in SCHEMAS]
+        loc = self.location
+        if loc.local:
+            folders = [str(Path(shard_dir(self.root, t)).resolve()) + "/" for t in SCHEMAS]
+        else:  # DuckDB normalises scheme://x to scheme:///x for registered file systems
+            folders = [f"{loc.protocol}:///{loc.path.strip('/')}/{t}/" for t in SCHEMAS]
+            folders += [shard_dir(self.root, t) + "/" for t in SCHEMAS]
         self.con.execute("set allowed_directories = ?", [folders])
         self.con.execute("set enable_external_access = false")
         self.con.execute("set lock_configuration = true")

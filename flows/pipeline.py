@@ -27,7 +27,7 @@ class PipelineParams(BaseModel):
 
     def config(self) -> PipelineConfig:
         return PipelineConfig(
-            warehouse=Path(self.warehouse),
+            warehouse=self.warehouse,
             out=Path(self.out),
             eval_limit=self.eval_limit,
             train=TrainConfig(steps=self.steps, seed=self.seed),

@@ -103,3 +103,27 @@ def test_the_example_queries_in_the_warehouse_readme_run(recorded):
     with Warehouse(recorded) as wh:
         for q in queries:
             wh.user_query(q).fetchall()
+
+
+def test_an_fsspec_url_works_like_a_folder(server, make_specs, questions):
+    """Object storage goes through fsspec for writing and DuckDB (with the same file system
+    registered) for reading; memory:// stands in for s3:// here."""
+    import fsspec
+
+    from der.replay import load_replay
+
+    root = "memory://der-test/warehouse"
+    try:
+        stats = prefetch(questions[:3], make_specs(server.base), root, get_template("ref-v1"), tmax=2)
+        with Warehouse(root) as wh:
+            assert wh.query_rows("select count(*) from calls") == [(stats.ok,)]
+            assert set(wh.data_tests().values()) == {0}
+        assert fsspec.filesystem("memory").exists("/der-test/warehouse/runs")
+        compact(root, "calls")
+        assert len(list_shards(root, "calls")) == 1
+        data = load_replay(root, tmax=2, with_obs=False)
+        assert len(data.question_ids) == 3
+        again = prefetch(questions[:3], make_specs(server.base), root, get_template("ref-v1"), tmax=2)
+        assert again.asked == 0
+    finally:
+        fsspec.filesystem("memory").rm("/der-test", recursive=True)
