@@ -15,7 +15,7 @@ from _common import ROOT, table, verdict
 sys.path.insert(0, str(ROOT))
 
 
-def main() -> str:
+def main(n_questions: int | None = None) -> str:
     from der.config import parse_experts
     from der.data import load_questions
     from der.prefetch import prefetch
@@ -30,7 +30,7 @@ def main() -> str:
             + "".join(f"[[experts]]\nname = '{m[0]}'\nmodel = '{m}'\n" for m in models)
         )
         root = Path(tmp) / "wh"
-        qs = load_questions().questions
+        qs = load_questions(limit=n_questions).questions
         specs = parse_experts(
             {"defaults": {"base_url": srv.base}, "experts": [{"name": m[0], "model": m} for m in models]}
         )

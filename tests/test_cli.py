@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,15 @@ import pytest
 
 FIXTURE = Path(__file__).parent / "fixtures" / "warehouse"
 ROOT = Path(__file__).parents[1]
+REFERENCE_KEYS = (
+    "config",
+    "calibration",
+    "begin_probe_baselines",
+    "end_results_eval",
+    "der_samples",
+    "train_time_sec",
+    "timestamp",
+)
 
 
 def der(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -28,30 +38,27 @@ def der(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def pipeline_out(tmp_path_factory) -> Path:
+def wh(tmp_path_factory) -> Path:
+    """A copy of the fixture: the pipeline may add shards, and tests never write into the repository."""
+    root = tmp_path_factory.mktemp("fixture") / "warehouse"
+    shutil.copytree(FIXTURE, root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def pipeline_out(tmp_path_factory, wh) -> Path:
     out = tmp_path_factory.mktemp("report")
     done = der(
-        "pipeline", "--warehouse", str(FIXTURE), "--out", str(out), "--steps", "512", "--frontier-alphas", "0.0", "0.2"
+        "pipeline", "--warehouse", str(wh), "--out", str(out), "--steps", "512", "--frontier-alphas", "0.0", "0.2"
     )
     assert "## gold-stop" in done.stdout and "## learned-stop" in done.stdout
     assert "| method | accuracy |" in done.stdout
     return out
 
 
-def test_pipeline_writes_both_reports_with_the_reference_keys(pipeline_out):
+def test_pipeline_writes_the_reports_with_the_reference_keys(pipeline_out):
     report = json.loads((pipeline_out / "report.json").read_text())
-    for key in (
-        "config",
-        "calibration",
-        "begin_probe_baselines",
-        "end_results_eval",
-        "der_samples",
-        "train_time_sec",
-        "timestamp",
-        "protocols",
-        "provenance",
-    ):
-        assert key in report
+    assert set(REFERENCE_KEYS) | {"protocols", "provenance", "frontier"} <= set(report)
     assert set(report["end_results_eval"]) == {"gold-stop", "fixed-budget", "learned-stop"}
     names = {r["name"] for r in report["end_results_eval"]["learned-stop"]}
     assert {
@@ -66,14 +73,24 @@ def test_pipeline_writes_both_reports_with_the_reference_keys(pipeline_out):
     assert report["provenance"]["cache_fingerprint"]
     md = (pipeline_out / "report.md").read_text()
     assert "## Protocol `gold-stop`" in md and "## Protocol `fixed-budget`" in md and "Sample traces" in md
+    html = (pipeline_out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 5 and "http://" not in html and "https://" not in html
+    assert {p.name for p in (pipeline_out / "figures").iterdir()} >= {
+        "cost_accuracy.png",
+        "accuracy_heatmap.png",
+        "flip_matrix.png",
+        "latency.png",
+        "learning_curve.png",
+        "router_choices.png",
+    }
     assert (pipeline_out / "router" / "router.json").exists()
 
 
-def test_ask_replays_a_recorded_question(pipeline_out):
+def test_ask_replays_a_recorded_question(pipeline_out, wh):
     qid = der(
         "sql",
         "--warehouse",
-        str(FIXTURE),
+        str(wh),
         "select question_id from questions where partition = 'eval' order by question_id limit 1",
         "--format",
         "csv",
@@ -82,7 +99,7 @@ def test_ask_replays_a_recorded_question(pipeline_out):
         "ask",
         "--replay",
         "--warehouse",
-        str(FIXTURE),
+        str(wh),
         "--router",
         str(pipeline_out / "router-stop"),
         "--question-id",
@@ -94,15 +111,32 @@ def test_ask_replays_a_recorded_question(pipeline_out):
     assert 1 <= len(res["steps"]) <= 3 and res["final_answer"] in ("yes", "no", "unknown")
 
 
-def test_sql_formats_and_refusals():
-    table = der("sql", "--warehouse", str(FIXTURE), "select expert, count(*) as n from calls group by 1 order by 1")
+def test_report_compare_puts_two_runs_side_by_side(pipeline_out, tmp_path):
+    done = der("report", "--compare", str(pipeline_out), str(pipeline_out), "--out", str(tmp_path))
+    html = (tmp_path / "compare.html").read_text()
+    assert "compare.html" in done.stdout and "DER_stop(PPO_router)_learned" in html and "+0.000" in html
+
+
+def test_sql_formats_and_refusals(wh):
+    table = der("sql", "--warehouse", str(wh), "select expert, count(*) as n from calls group by 1 order by 1")
     assert table.stdout.splitlines()[0].split() == ["expert", "n"]
-    js = der("sql", "--warehouse", str(FIXTURE), "select * from oracle_bounds", "--format", "json").stdout
+    js = der("sql", "--warehouse", str(wh), "select * from oracle_bounds", "--format", "json").stdout
     assert [json.loads(line)["depth"] for line in js.splitlines()] == [1, 2, 3]
-    bad = der("sql", "--warehouse", str(FIXTURE), "drop view calls", check=False)
+    bad = der("sql", "--warehouse", str(wh), "drop view calls", check=False)
     assert bad.returncode == 2 and "read-only" in bad.stderr
 
 
-def test_missing_warehouse_is_a_clear_error(tmp_path):
-    done = der("pipeline", "--warehouse", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), check=False)
-    assert done.returncode == 2 and "does not exist" in done.stderr and "Traceback" not in done.stderr
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["pipeline", "--warehouse", "/nonexistent/wh"], "does not exist"),
+        (["pipeline", "--warehouse", "FIXTURE", "--alpha", "-1"], "alpha must be >= 0"),
+        (["prefetch", "--experts", "no-such-config"], "experts config 'no-such-config' not found"),
+        (["prefetch", "--experts", "llama-local", "--tmax", "0", "--warehouse", "/tmp/der-never"], "tmax must be"),
+        (["ask", "--router", "/nonexistent/router", "is it?"], "no trained router"),
+    ],
+)
+def test_bad_input_fails_clearly_without_a_traceback(args, message, wh):
+    done = der(*[str(wh) if a == "FIXTURE" else a for a in args], check=False)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr

@@ -125,3 +125,59 @@ def test_live_repeats_are_identical_with_the_prompt_cache_off(llama_server):
     prompt = "Passage: Paris is the capital of France.\nQuestion: is paris the capital of france\nAnswer:"
     texts = {expert.call(prompt).raw_text for _ in range(3)}
     assert len(texts) == 1
+
+
+def test_live_ask_routes_a_question_through_the_real_model(llama_server, tmp_path):
+    """Record two train questions live, train a tiny STOP router on them, then `der ask` live."""
+    from der.ask import Asker
+    from der.data import load_questions
+    from der.embeddings import ensure_embeddings
+    from der.env import RewardConfig
+    from der.replay import load_replay
+    from der.train import TrainConfig, train_router
+
+    specs = _spec(llama_server)
+    qs = load_questions(limit=40).questions
+    train_qs = [q for q in qs if q.partition == "train"][:2]
+    root = tmp_path / "wh"
+    prefetch(train_qs, specs, root, get_template("ref-v1"), tmax=2)
+    ensure_embeddings(root)
+    reward = RewardConfig(tmax=2, mode="deployable", features="state+confidence")
+    router = train_router(load_replay(root, tmax=2), TrainConfig(steps=64, reward=reward)).router
+    router.save(tmp_path / "router")
+    asker = Asker(router, {"smollm2": make_expert(specs[0])}, get_template("ref-v1"))
+    q = next(q for q in qs if q.partition == "eval")
+    res = asker.ask(q.question, q.passage)
+    assert 1 <= len(res.steps) <= 2
+    assert all(s.status == "ok" and s.expert == "smollm2" and s.latency_s > 0 for s in res.steps)
+    assert res.final in ("yes", "no", "unknown")
+    cfg = tmp_path / "experts.toml"
+    cfg.write_text(
+        f"[defaults]\nbackend = 'openai'\nextra_body = {{ cache_prompt = false }}\n[[experts]]\n"
+        f"name = 'smollm2'\nmodel = '{ALIAS}'\nbase_url = '{llama_server}'\n"
+    )
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "der.cli",
+            "ask",
+            "--router",
+            str(tmp_path / "router"),
+            "--experts",
+            str(cfg),
+            q.question,
+            "--passage",
+            q.passage,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["steps"][0]["expert"] == "smollm2"
