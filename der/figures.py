@@ -154,13 +154,7 @@ def latency(rows: Sequence[tuple[str, float, float | None, float | None, float |
     a1.tick_params(axis="x", labelsize=7)
     bottom = np.zeros(len(experts))
     for k, (name, idx) in enumerate((("load", 2), ("prompt eval", 3), ("generation", 4))):
-        vals = np.array(
-            [
-                np.nanmean([r[idx] if r[idx] is not None else np.nan for r in rows if r[0] == e] or [np.nan])
-                for e in experts
-            ]
-        )
-        vals = np.nan_to_num(vals)
+        vals = np.array([_mean_reported([r[idx] for r in rows if r[0] == e]) for e in experts])
         a2.bar(experts, vals, bottom=bottom, color=f"C{k}", label=name)
         bottom += vals
     other = np.array([np.mean([r[1] for r in rows if r[0] == e]) for e in experts]) - bottom
