@@ -55,7 +55,7 @@ def cost_accuracy(results: dict[str, list[dict]], frontier: dict | None, path: P
     """Accuracy vs mean normalised cost for every method (colour) and protocol (marker), with the
     learned-stop Pareto frontier and the STOP router's alpha sweep."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(9, 6))
+    fig, ax = plt.subplots(figsize=(10.5, 5.5))
     seen: dict[str, Any] = {}
     for protocol, rows in results.items():
         for r in rows:
@@ -85,7 +85,7 @@ def cost_accuracy(results: dict[str, list[dict]], frontier: dict | None, path: P
     ax.set_ylabel("accuracy")
     ax.set_title("Accuracy vs cost: colour = method, marker = protocol")
     ax.grid(alpha=0.3)
-    ax.legend(handles=handles, fontsize=7, loc="lower right", ncol=2)
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, path)
 
 
