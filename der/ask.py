@@ -15,16 +15,14 @@ import numpy as np
 
 from der.answers import parse_answer
 from der.data import Question, question_id, question_text
-from der.embeddings import STATES, embed, load_model, state_text
+from der.embeddings import embed, load_model, state_text
 from der.errors import ConfigError, DerError
-from der.evaluate import STOP, Context, router_picker
+from der.evaluate import STOP, Context, no_repeat, router_picker
 from der.experts import Expert
 from der.prefetch import make_task
-from der.prompts import PromptTemplate, passed_on
-from der.replay import MISSING, NEXT_STATE, ReplayData, load_replay
+from der.prompts import STATES, PromptTemplate, passed_on
+from der.replay import ANSWER_CODE, ANSWER_NAMES, MISSING, NEXT_STATE, ReplayData, load_replay
 from der.router import Router
-
-_CODE = {"no": 0, "yes": 1, "unknown": 2}
 
 
 @dataclass
@@ -95,13 +93,12 @@ def _route(router: Router, data: ReplayData, row: int, answer_step: Any) -> tupl
         a = int(pick(Context(data, rows, t, s, prev_a, prev_s, answers, allow_stop=True))[0])
         if a == STOP:
             return steps, "router"
-        if a == prev_a[0]:
-            a = (a + 1) % len(router.experts)  # the no-repeat rule the router was trained with
+        a = int(no_repeat(np.array([a]), prev_a, len(router.experts))[0])  # as the router was trained
         step = answer_step(t, int(s[0]), a)
         steps.append(step)
         if step.status != "ok":
             return steps, "failure"
-        code = _CODE[step.answer or "unknown"]
+        code = ANSWER_CODE[step.answer or "unknown"]
         answers[0, t] = code
         prev_a[0], prev_s[0], s[0] = a, s[0], int(NEXT_STATE[code])
     return steps, "tmax"
@@ -142,7 +139,7 @@ class Asker:
             res = expert.call(task.prompt)
             answer = parse_answer(res.raw_text) if res.status == "ok" else None
             if answer is not None:
-                data.answer[0, s, a] = _CODE[answer]
+                data.answer[0, s, a] = ANSWER_CODE[answer]
                 data.p_yes[0, s, a] = np.nan if res.p_yes is None else res.p_yes
             return AskStep(t, name, STATES[s], answer, res.p_yes, res.latency_s, res.status, res.error, res.raw_text)
 
@@ -171,12 +168,14 @@ class Asker:
 
         def recorded(t: int, s: int, a: int) -> AskStep:
             code = int(data.answer[row, s, a])
+            if code == MISSING:
+                raise DerError(f"question {qid}: no recorded call for {data.experts[a]} handed {STATES[s]}")
             p = float(data.p_yes[row, s, a])
             return AskStep(
                 t,
                 data.experts[a],
                 STATES[s],
-                ["no", "yes", "unknown"][code],
+                ANSWER_NAMES[code],
                 None if np.isnan(p) else p,
                 float(data.latency[row, s, a]),
             )

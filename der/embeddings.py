@@ -17,13 +17,13 @@ import numpy as np
 
 from der.data import question_text
 from der.errors import ConfigError
+from der.prompts import STATES
 from der.store import EMBED_DIM, write_shard
 from der.warehouse import Warehouse
 
 log = logging.getLogger("der.embeddings")
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_NAME = "all-MiniLM-L6-v2"
-STATES = ("none", "yes", "no")
 
 
 def state_text(question_text: str, prev_answer: str) -> str:

@@ -144,7 +144,7 @@ class ReplayEnv(gym.Env):
             return self._stop()
         qi, s = self._q, self._s
         reward = 0.0
-        if cfg.no_repeat and a == self._prev_a:
+        if cfg.no_repeat and a == self._prev_a and self.n_experts > 1:
             a = (a + 1) % self.n_experts
             reward -= cfg.repeat_penalty
         q = self._quality[qi][s][a]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from der.env import RewardConfig, step_cost
+from der.errors import WarehouseError
 from der.replay import A_NO, A_UNKNOWN, ANSWER_NAMES, NEXT_STATE, S_NONE, ReplayData
 from der.router import Router
 
@@ -100,7 +101,8 @@ class Rollout:
         )
 
 
-def _scored(data: ReplayData, rows: np.ndarray, codes: np.ndarray, protocol: str) -> np.ndarray:
+def scored(data: ReplayData, rows: np.ndarray, codes: np.ndarray, protocol: str) -> np.ndarray:
+    """Whether answer codes are correct under ``protocol`` (gold-stop scores unknown as "no")."""
     if protocol == "gold-stop":
         codes = np.where(codes == A_UNKNOWN, A_NO, codes)
     return data.correct(codes, rows)
@@ -127,7 +129,7 @@ def rollout(
     picks = np.full((n, steps), -1, dtype=np.int64)
     answers = np.full((n, steps), -1, dtype=np.int64)
     for t in range(steps):
-        ctx = Context(data, rows, t, s, prev, prev_s, answers, protocol != "fixed-budget")
+        ctx = Context(data, rows, t, s, prev, prev_s, answers, protocol == "learned-stop")
         a = np.asarray(method.pick(ctx), dtype=np.int64)
         stopping = active & (a == STOP)
         active &= ~stopping
@@ -135,9 +137,13 @@ def rollout(
             break
         a = np.where(a == STOP, 0, a)
         if method.no_repeat:
-            a = np.where(a == prev, (a + 1) % e, a)
+            a = no_repeat(a, prev, e)
         code = data.answer[rows, s, a].astype(np.int64)
-        ok = _scored(data, rows, code, protocol)
+        if (code[active] < 0).any():
+            raise WarehouseError(
+                f"{method.name}: a chain needs a call the replay arrays lack; load them with tmax >= {steps}"
+            )
+        ok = scored(data, rows, code, protocol)
         calls += active
         latency += np.where(active, data.latency[rows, s, a], 0.0)
         cost += np.where(active, step_cost(data, rows, s, a, weights, reward.cost_mode), 0.0)
@@ -173,7 +179,7 @@ def oracle_rollout(
     all_e = np.arange(e)[None, :]
     for t in range(steps):
         codes = data.answer[rows[:, None], s[:, None], all_e].astype(np.int64)
-        ok = _scored(data, rows[:, None].repeat(e, 1), codes, protocol)
+        ok = scored(data, rows[:, None].repeat(e, 1), codes, protocol)
         lat = data.latency[rows[:, None], s[:, None], all_e].sum(axis=1)
         c = step_cost(data, rows[:, None], s[:, None], all_e, weights, reward.cost_mode).sum(axis=1)
         calls += active * e
@@ -187,6 +193,14 @@ def oracle_rollout(
         active &= ~any_ok
         s = np.where(wrong_given >= 0, NEXT_STATE[np.maximum(wrong_given, 0)], S_NONE).astype(np.int64)
     return Rollout(name, correct, calls, latency, cost, picks, answers)
+
+
+def no_repeat(a: np.ndarray, prev: np.ndarray, n_experts: int) -> np.ndarray:
+    """The reference's no-repeat rule: asking the previous expert again asks the next one instead
+    (a no-op with a single expert, who has no other to ask)."""
+    if n_experts == 1:
+        return a
+    return np.where(a == prev, (a + 1) % n_experts, a)
 
 
 def _fixed(i: int) -> Picker:
@@ -222,7 +236,8 @@ def confidence_stop(order: np.ndarray, threshold: float) -> Picker:
             p = np.full(len(ctx.rows), np.nan)
             p[asked] = ctx.data.p_yes[ctx.rows[asked], ctx.prev_s[asked], ctx.prev_a[asked]]
             conf = np.nan_to_num(np.abs(2 * p - 1), nan=-1.0)
-            a = np.where(conf >= threshold, STOP, a)
+            answered = ctx.answers[:, ctx.t - 1]
+            a = np.where((conf >= threshold) & (answered >= 0) & (answered != A_UNKNOWN), STOP, a)
         return a
 
     return pick

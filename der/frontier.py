@@ -16,6 +16,7 @@ import numpy as np
 
 from der.evaluate import evaluate, tune_confidence
 from der.replay import ReplayData
+from der.router import Router
 from der.train import TrainConfig, train_router
 
 ALPHAS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -42,12 +43,16 @@ def sweep(
     cfg: TrainConfig,
     features: str,
     alphas: tuple[float, ...] = ALPHAS,
+    trained: dict[float, Router] | None = None,
 ) -> list[Point]:
-    """Train and evaluate across ``alphas``; returns every point (oracles left out)."""
+    """Train and evaluate across ``alphas``; returns every point (oracles left out).
+
+    :param trained: STOP routers already trained with these settings, by alpha (not trained again).
+    """
     points: list[Point] = []
     for i, alpha in enumerate(alphas):
         reward = replace(cfg.reward, alpha=alpha, mode="deployable", features=features)
-        router = train_router(data, replace(cfg, reward=reward)).router
+        router = (trained or {}).get(alpha) or train_router(data, replace(cfg, reward=reward)).router
         threshold = tune_confidence(data, train, weights, reward)
         results = evaluate(
             data,

@@ -16,7 +16,7 @@ import numpy as np
 
 from der.embeddings import ensure_embeddings
 from der.env import cost_weights
-from der.errors import WarehouseError
+from der.errors import ConfigError, WarehouseError
 from der.evaluate import PROTOCOLS, evaluate, methods, rollout, tune_confidence
 from der.features import Features
 from der.frontier import ALPHAS, summarise, sweep
@@ -53,6 +53,21 @@ class PipelineConfig:
     """Sweep alpha for the cost-accuracy frontier under learned-stop (one STOP router per alpha)."""
     frontier_alphas: tuple[float, ...] = ALPHAS
     train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def validate(cfg: PipelineConfig) -> None:
+    """Reject settings that cannot work, before any data is loaded."""
+    cfg.train.reward.validate()
+    for name in ("eval_limit", "probe_samples", "show_der_qa"):
+        value = getattr(cfg, name)
+        if value is not None and value < (0 if name == "show_der_qa" else 1):
+            raise ConfigError(f"{name} must be positive (got {value})")
+    if cfg.train.train_limit is not None and cfg.train.train_limit < 1:
+        raise ConfigError(f"train_limit must be positive (got {cfg.train.train_limit})")
+    if cfg.train.steps < 1:
+        raise ConfigError(f"steps must be >= 1 (got {cfg.train.steps})")
+    if any(a < 0 for a in cfg.frontier_alphas):
+        raise ConfigError(f"frontier alphas must be >= 0 (got {cfg.frontier_alphas})")
 
 
 def check_warehouse(root: str, tmax: int) -> None:
@@ -106,10 +121,11 @@ def run_evaluation(data: ReplayData, cfg: PipelineConfig, trained: dict[str, Tra
     for p, rs in results.items():
         name = STOP_ROUTER if p == "learned-stop" and STOP_ROUTER in routers else REFERENCE_ROUTER
         der = next(r for r in rs if r.name == name).head(len(sample_rows))
-        samples[p] = traces(data, sample_rows, der, weights, reward.cost_mode, raw, questions)
+        samples[p] = traces(data, sample_rows, der, weights, reward.cost_mode, raw, questions, p)
     front = None
-    if cfg.frontier:
-        points = sweep(data, train, rows, weights, cfg.train, cfg.stop_features, cfg.frontier_alphas)
+    if cfg.frontier and cfg.frontier_alphas:
+        trained_stop = {reward.alpha: routers[STOP_ROUTER]} if STOP_ROUTER in routers else {}
+        points = sweep(data, train, rows, weights, cfg.train, cfg.stop_features, cfg.frontier_alphas, trained_stop)
         front = {"points": [asdict(p) for p in points], "area_under_frontier": summarise(points)}
     return {
         "weights": weights,
@@ -195,7 +211,7 @@ def report_stage(data: ReplayData, cfg: PipelineConfig, trained: dict[str, Train
 
 def run_pipeline(cfg: PipelineConfig, progress: bool = False) -> dict[str, Any]:
     """Check, load, train, evaluate and write the report; returns the report document."""
-    cfg.train.reward.validate()
+    validate(cfg)
     check_warehouse(cfg.warehouse, cfg.train.reward.tmax)
     data = load_data(cfg)
     trained = train_stage(data, cfg, progress)

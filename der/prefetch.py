@@ -75,16 +75,16 @@ def fits_context(
     """Split questions into those whose longest prompt fits every expert's context and the rest,
     each with the reason (a visible skip, never a silently cut prompt)."""
     keep, skipped = [], []
+    tight = min(specs, key=lambda s: s.options.num_ctx - s.options.num_predict)
     for q in questions:
         longest = len(template.render(q.text, "yes"))
-        room = min(s.options.num_ctx - s.options.num_predict for s in specs)
         est = longest / CHARS_PER_TOKEN_LOW
-        if est > room:
+        if est > tight.options.num_ctx - tight.options.num_predict:
             skipped.append(
                 (
                     q,
-                    f"prompt of {longest} characters (about {est:.0f} tokens at most) may not fit "
-                    f"num_ctx {room + specs[0].options.num_predict} minus num_predict; raise num_ctx",
+                    f"prompt of {longest} characters (about {est:.0f} tokens at most) may not fit expert "
+                    f"{tight.name!r}: num_ctx {tight.options.num_ctx} minus num_predict; raise num_ctx",
                 )
             )
         else:
@@ -103,9 +103,22 @@ def validate_run(specs: list[ExpertSpec], tmax: int) -> None:
 def check_consistent(wh: Warehouse, specs: list[ExpertSpec], template: PromptTemplate) -> None:
     """One expert name must mean one model and settings within a warehouse, or replay would mix
     answers from different models under one name."""
+    fps = [s.fingerprint() for s in specs]
+    for i, spec in enumerate(specs):
+        twin = next((o for o, fp in zip(specs, fps, strict=True) if fp == fps[i] and o.name != spec.name), None)
+        if twin is not None:
+            raise ConfigError(
+                f"experts {twin.name!r} and {spec.name!r} are the same model with the same settings; "
+                "configure one expert (give it several base_url values to spread calls over hosts)"
+            )
     recorded = wh.query_rows("select distinct expert, expert_fp, template from stg_call_attempts")
     for spec in specs:
         for name, fp, tpl in recorded:
+            if name != spec.name and fp == spec.fingerprint() and tpl == template.version:
+                raise ConfigError(
+                    f"expert {spec.name!r} is the model recorded as {name!r} in {wh.root} (same settings); "
+                    f"keep the name {name!r}: the recorded calls are filed under it"
+                )
             if name == spec.name and (fp != spec.fingerprint() or tpl != template.version):
                 raise ConfigError(
                     f"expert {spec.name!r} is already recorded in {wh.root} with other settings "

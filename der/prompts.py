@@ -63,6 +63,10 @@ def get_template(version: str) -> PromptTemplate:
         raise ConfigError(f"unknown prompt template {version!r}; known: {', '.join(TEMPLATES)}") from None
 
 
+STATES = ("none", "yes", "no")
+"""What an expert can be handed: nothing (first step), or a previous yes / no."""
+
+
 def passed_on(answer: str | None) -> str | None:
     """What the next expert is told, given the previous normalised answer."""
     return answer if answer in ("yes", "no") else None

@@ -26,13 +26,14 @@ import numpy as np
 
 from der.embeddings import MODEL_NAME
 from der.errors import WarehouseError
+from der.prompts import STATES
 from der.store import EMBED_DIM
 from der.warehouse import Warehouse
 
-STATES = ("none", "yes", "no")
 S_NONE, S_YES, S_NO = 0, 1, 2
 A_NO, A_YES, A_UNKNOWN, MISSING = 0, 1, 2, -1
 ANSWER_NAMES = ("no", "yes", "unknown")
+ANSWER_CODE = {name: code for code, name in enumerate(ANSWER_NAMES)}
 # state handed on after each answer code: no -> S_NO, yes -> S_YES, unknown -> nothing (S_NONE)
 NEXT_STATE = np.array([S_NO, S_YES, S_NONE], dtype=np.int8)
 

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from der.env import step_cost
-from der.evaluate import PROTOCOLS, Rollout, answer_name
+from der.evaluate import PROTOCOLS, Rollout, answer_name, scored
+from der.prompts import STATES
 from der.replay import NEXT_STATE, S_NONE, ReplayData
 
 PROTOCOL_NOTES = {
@@ -39,10 +40,11 @@ def traces(
     cost_mode: str,
     raw: dict[tuple[str, str, str], str],
     questions: dict[str, str],
+    protocol: str = "fixed-budget",
 ) -> list[dict[str, Any]]:
-    """Per-question step traces in the reference's der_samples format."""
+    """Per-question step traces in the reference's der_samples format (``acc`` scored as the
+    protocol scores: under gold-stop an unknown answer counts as "no")."""
     out = []
-    states = ("none", "yes", "no")
     for k, r in enumerate(rows):
         qid = data.question_ids[r]
         s, steps = S_NONE, []
@@ -55,15 +57,15 @@ def traces(
                 {
                     "t": t,
                     "pick": data.experts[a],
-                    "handed": states[s],
+                    "handed": STATES[s],
                     "ans": answer_name(code),
                     "gold": "yes" if data.label[r] else "no",
-                    "acc": float(code == int(data.label[r])),
+                    "acc": float(scored(data, np.array([r]), np.array([code]), protocol)[0]),
                     "latency": float(data.latency[r, s, a]),
                     "tokens": None if np.isnan(data.tokens[r, s, a]) else int(data.tokens[r, s, a]),
                     "cost": float(step_cost(data, r, s, a, weights, cost_mode)),
                     "p_yes": None if np.isnan(data.p_yes[r, s, a]) else float(data.p_yes[r, s, a]),
-                    "raw": raw.get((qid, data.experts[a], states[s]), ""),
+                    "raw": raw.get((qid, data.experts[a], STATES[s]), ""),
                 }
             )
             s = int(NEXT_STATE[code])

@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from der.prompts import STATES
 from der.store import EMBED_DIM, write_shard
-
-STATE_NAMES = ("none", "yes", "no")
 
 
 def make_warehouse(
@@ -53,7 +52,7 @@ def make_warehouse(
     lat = np.asarray(latencies_s)[None, :]
     now = datetime.now(UTC)
     cols: dict[str, list[np.ndarray]] = {}
-    for s, state in enumerate(STATE_NAMES):
+    for s, state in enumerate(STATES):
         p_correct = np.broadcast_to(acc, (n, e)).copy()
         if s > 0:  # handed an answer: drift towards it
             handed_yes = s == 1
@@ -118,7 +117,7 @@ def make_warehouse(
         # Random unit vectors per question, nudged per state: enough signal for a policy to use.
         base_vec = rng.normal(size=(n, EMBED_DIM)).astype(np.float32)
         rows_q, rows_s, vecs = [], [], []
-        for s, state in enumerate(STATE_NAMES):
+        for s, state in enumerate(STATES):
             v = base_vec.copy()
             v[:, s] += 3.0
             v /= np.linalg.norm(v, axis=1, keepdims=True)

@@ -46,12 +46,12 @@ def load(cfg: PipelineConfig) -> ReplayData:
 
 
 @task(cache_policy=NO_CACHE)
-def train(data: ReplayData, cfg: PipelineConfig) -> TrainResult:
+def train(data: ReplayData, cfg: PipelineConfig) -> dict[str, TrainResult]:
     return train_stage(data, cfg)
 
 
 @task(retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
-def report(data: ReplayData, cfg: PipelineConfig, trained: TrainResult) -> str:
+def report(data: ReplayData, cfg: PipelineConfig, trained: dict[str, TrainResult]) -> str:
     """Evaluate and write the report files (retried: it only reads the warehouse and writes files)."""
     report_stage(data, cfg, trained)
     return str(cfg.out / "report.json")

@@ -8,7 +8,6 @@ repeats only that batch, and the library skips every call already recorded.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Literal
 
 from prefect import flow, get_run_logger, task
@@ -31,6 +30,8 @@ class PrefetchParams(BaseModel):
     limit: int | None = Field(None, ge=1)
     offset: int = Field(0, ge=0)
     partition: Literal["all", "train", "eval"] = "all"
+    question_ids: list[str] = Field(default_factory=list)
+    on_bad_rows: Literal["error", "skip"] = "error"
     tmax: int = Field(3, ge=1, le=8)
     template: str = "ref-v1"
     batch_size: int = Field(25, ge=1, le=10_000)
@@ -71,8 +72,10 @@ def preflight(specs: list[ExpertSpec], secrets: dict[str, str]) -> list[ExpertSp
 
 @task(cache_policy=NO_CACHE)
 def load(params: PrefetchParams) -> list[Question]:
-    loaded = load_questions(params.dataset)
-    return select_questions(loaded.questions, params.offset, params.limit, params.partition)
+    loaded = load_questions(params.dataset, on_bad=params.on_bad_rows)
+    for s in loaded.skipped:
+        get_run_logger().warning("skipped %s row %d: %s", s.source, s.row, s.reason)
+    return select_questions(loaded.questions, params.offset, params.limit, params.partition, params.question_ids)
 
 
 @task(retries=2, retry_delay_seconds=[30, 120], cache_policy=NO_CACHE)
@@ -82,7 +85,7 @@ def record_batch(batch: list[Question], specs: list[ExpertSpec], params: Prefetc
     return prefetch(
         batch,
         specs,
-        Path(params.warehouse),
+        params.warehouse,
         get_template(params.template),
         tmax=params.tmax,
         batch_size=params.batch_size,

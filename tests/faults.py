@@ -90,7 +90,9 @@ def reference(tmp: Path, n_questions: int, tmax: int) -> dict[str, str]:
     return answers(tmp / "reference")
 
 
-def check(root: Path, expected: dict[str, str] | None, tally: Tally, before: dict[str, str] | None = None) -> None:
+def check(
+    root: Path, expected: dict[str, str] | None, tally: Tally, before: dict[str, str] | None = None, tmax: int = 3
+) -> None:
     """Apply the invariants; count every violation in ``tally``."""
     for shard in list_shards(root, "calls"):
         try:
@@ -98,7 +100,11 @@ def check(root: Path, expected: dict[str, str] | None, tally: Tally, before: dic
         except Exception:  # any read error is a corrupt published shard
             tally.corrupt_shards_read += 1
     with Warehouse(root) as wh:
-        tally.duplicates += wh.query_rows("select count(*) - count(distinct call_key) from calls")[0][0]
+        # one answer per (question, expert, handed answer), and no key answered two ways
+        tally.duplicates += wh.query_rows(
+            "select count(*) - count(distinct (question_id, expert, prev_answer)) from calls"
+        )[0][0]
+        tally.duplicates += sum(wh.data_tests()[t] for t in ("consistent_answers", "unique_call_state"))
         tally.failed_as_answers += wh.query_rows(
             "select count(*) from calls where status = 'failed' and (answer is not null or error is null)"
         )[0][0]
@@ -107,18 +113,18 @@ def check(root: Path, expected: dict[str, str] | None, tally: Tally, before: dic
     if before:
         tally.rows_lost += sum(1 for k, a in before.items() if now.get(k) != a)
     if n_failed or now:
-        tally.failed_in_training += _training_violations(root)
+        tally.failed_in_training += _training_violations(root, tmax)
     if expected is not None:
         tally.mismatches += sum(1 for k, a in expected.items() if now.get(k) != a)
         tally.mismatches += sum(1 for k in now if k not in expected)
 
 
-def _training_violations(root: Path) -> int:
+def _training_violations(root: Path, tmax: int) -> int:
     """Cells of the replay arrays not backed by an ok call with that answer, plus kept questions
     with a reachable cell missing (a failed call must leave its question out)."""
     from der.replay import ANSWER_NAMES, STATES, reachable_states
 
-    data = load_replay(root, tmax=3, with_obs=False)
+    data = load_replay(root, tmax=tmax, with_obs=False)
     with Warehouse(root) as wh:
         ok = {
             (q, e, p): a
@@ -127,7 +133,7 @@ def _training_violations(root: Path) -> int:
             )
         }
     bad = 0
-    reach = reachable_states(data.answer, 3)
+    reach = reachable_states(data.answer, tmax)
     for row, qid in enumerate(data.question_ids):
         for s, state in enumerate(STATES):
             for e, name in enumerate(data.experts):
@@ -153,12 +159,12 @@ def random_fault_trial(
             spec.retries = 1
         for _ in range(30):
             stats = prefetch(qs, specs, root, TEMPLATE, tmax=tmax)
-            check(root, None, tally)
+            check(root, None, tally, tmax=tmax)
             if stats.failed == 0:
                 break
         tally.faults.update(srv.faults_injected)
     before = answers(root)
-    check(root, expected, tally, before)
+    check(root, expected, tally, before, tmax=tmax)
     tally.survived += 1
 
 
@@ -193,10 +199,10 @@ def kill_trial(tmp: Path, expected: dict[str, str], n_questions: int, tmax: int,
         proc.wait()
         tally.kills += 1
         before = answers(root)
-        check(root, None, tally)
+        check(root, None, tally, tmax=tmax)
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
-    check(root, expected, tally, before)
+    check(root, expected, tally, before, tmax=tmax)
     tally.survived += 1
 
 
@@ -231,7 +237,7 @@ def concurrent_trial(tmp: Path, expected: dict[str, str], n_questions: int, tmax
         for p in procs:
             _, err = p.communicate(timeout=300)
             assert p.returncode == 0, err[-2000:]
-    check(root, expected, tally)
+    check(root, expected, tally, tmax=tmax)
     tally.survived += 1
 
 

@@ -63,6 +63,8 @@ class LoopbackExpertServer:
         self.prompts: list[tuple[str, str]] = []
         self.faults_injected: Counter[str] = Counter()
         self.requests: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._httpd = _QuietServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -129,6 +131,16 @@ class LoopbackExpertServer:
                 req = json.loads(self.rfile.read(n) or b"{}")
                 model = req.get("model", "")
                 prompt = req["messages"][-1]["content"]
+                with srv.lock:
+                    srv.in_flight += 1
+                    srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
+                try:
+                    self._chat(req, model, prompt)
+                finally:
+                    with srv.lock:
+                        srv.in_flight -= 1
+
+            def _chat(self, req: dict[str, Any], model: str, prompt: str) -> None:
                 with srv.lock:
                     srv.hits[model] += 1
                     srv.prompts.append((model, prompt))

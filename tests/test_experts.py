@@ -135,10 +135,11 @@ def test_calls_spread_over_hosts_with_bounded_concurrency(make_specs):
     with LoopbackExpertServer(["alpha:1b"], delay_s=0.05) as a, LoopbackExpertServer(["alpha:1b"], delay_s=0.05) as b:
         spec = make_specs([a.base, b.base], models=["alpha:1b"])[0]
         expert = make_expert(spec)
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(expert.call, [f"q{i}" for i in range(8)]))
-        assert a.hits["alpha:1b"] + b.hits["alpha:1b"] == 8
-        assert a.hits["alpha:1b"] >= 2 and b.hits["alpha:1b"] >= 2
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(expert.call, [f"q{i}" for i in range(12)]))
+        assert a.hits["alpha:1b"] + b.hits["alpha:1b"] == 12
+        assert a.hits["alpha:1b"] >= 3 and b.hits["alpha:1b"] >= 3
+        assert a.max_in_flight == 1 and b.max_in_flight == 1  # concurrency 1 per host, six callers
 
 
 def test_config_errors_say_what_to_change():

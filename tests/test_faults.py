@@ -89,6 +89,6 @@ def test_disk_full_mid_shard_loses_only_unpublished_rows(tmp_path, expected, mon
         monkeypatch.setattr(pq, "write_table", real_write)
         prefetch(qs, specs_for(srv.base), root, TEMPLATE, tmax=TMAX)
     tally = Tally(trials=1, survived=1)
-    check(root, expected, tally, before)
+    check(root, expected, tally, before, tmax=TMAX)
     _clean(tally)
     assert len(list_shards(root, "calls")) >= 2

@@ -9,7 +9,18 @@ import pytest
 from stable_baselines3.common.env_checker import check_env
 
 from der.env import ReplayEnv, RewardConfig, cost_weights
-from der.evaluate import PROTOCOLS, Method, agreement_stop, confidence_stop, evaluate, rollout, tune_confidence
+from der.errors import WarehouseError
+from der.evaluate import (
+    PROTOCOLS,
+    THRESHOLDS,
+    Method,
+    agreement_stop,
+    cheapest_first,
+    confidence_stop,
+    evaluate,
+    rollout,
+    tune_confidence,
+)
 from der.features import FEATURES, ObsSpec
 from der.replay import ReplayData, load_replay
 from der.synthetic import make_warehouse
@@ -145,6 +156,60 @@ def test_confidence_stop_uses_the_experts_log_probabilities():
     assert r.calls.tolist() == [3]
 
 
-def test_confidence_threshold_is_tuned_on_train(syn):
-    th = tune_confidence(syn, syn.indices("train"), cost_weights(syn, syn.indices("train")), RewardConfig())
-    assert 0.0 <= th <= 1.0
+def test_confidence_threshold_is_the_best_on_train(syn):
+    train, w, reward = syn.indices("train"), cost_weights(syn, syn.indices("train")), RewardConfig()
+    th = tune_confidence(syn, train, w, reward)
+    order = cheapest_first(w)
+
+    def score(threshold: float) -> float:
+        r = rollout(syn, train, Method("c", confidence_stop(order, threshold), 3), "learned-stop", w, reward)
+        return r.correct.mean() - reward.alpha * r.cost.mean()
+
+    assert all(score(th) >= score(other) - 1e-12 for other in THRESHOLDS)
+
+
+def test_gold_stop_stops_on_the_label_only():
+    # e0 says yes (wrong: label no), e1 handed yes says yes again: agreement would stop, the label does not
+    data = _tiny([[1, 1], [1, 1], [0, 0]], [[0.9, 0.9]] * 3)
+    data.label[:] = False
+    r = rollout(
+        data, np.array([0]), Method("a", agreement_stop(np.array([0, 1])), 3), "gold-stop", np.ones(2), RewardConfig()
+    )
+    assert r.calls.tolist() == [3] and not r.correct[0]
+
+
+def test_confidence_stop_never_stops_on_an_unknown_answer():
+    data = _tiny([[2, 2], [2, 2], [2, 2]], [[0.99, 0.99]] * 3)
+    r = rollout(
+        data,
+        np.array([0]),
+        Method("c", confidence_stop(np.array([0, 1]), 0.5), 3),
+        "learned-stop",
+        np.ones(2),
+        RewardConfig(),
+    )
+    assert r.calls.tolist() == [3]
+
+
+def test_a_chain_beyond_the_recorded_depth_is_refused_not_invented(syn):
+    shallow = ReplayData(**{**syn.__dict__, "answer": syn.answer.copy()})
+    shallow.answer[:, 1:, :] = -1  # as if recorded with tmax 1
+    with pytest.raises(WarehouseError, match="lack"):
+        rollout(
+            shallow,
+            shallow.indices("eval"),
+            Method("s", lambda ctx: np.zeros(len(ctx.rows), int), 3),
+            "fixed-budget",
+            cost_weights(syn, syn.indices("train")),
+            RewardConfig(),
+        )
+
+
+def test_with_one_expert_repeating_it_is_not_penalised(tmp_path):
+    make_warehouse(tmp_path, n_questions=15, accuracies=(0.6,), latencies_s=(1.0,))
+    data = load_replay(tmp_path)
+    env = _env(data, mode="deployable", alpha=0.0, beta=0.0, gamma=0.0)
+    env.reset(seed=0)
+    env.step(0)
+    _, r, *_ = env.step(0)
+    assert r == 0.0

@@ -45,18 +45,37 @@ def test_data_tests_pass_on_a_clean_recording_and_catch_a_poisoned_one(recorded)
     with Warehouse(recorded) as wh:
         assert set(wh.data_tests().values()) == {0}
         row = wh.sql("select * from stg_call_attempts where status = 'ok' limit 1").to_arrow_table().to_pylist()[0]
+    flipped = "no" if row["answer"] == "yes" else "yes"
     write_shard(recorded, "calls", [{**row, "call_key": "poison", "status": "failed", "error": None}])
     write_shard(recorded, "calls", [{**row, "call_key": "orphan", "question_id": "nope"}])
+    write_shard(recorded, "calls", [{**row, "answer": flipped}])
     with Warehouse(recorded) as wh:
         failed = {k for k, v in wh.data_tests().items() if v}
-    assert failed == {"accepted_values", "calls_have_questions", "unique_call_state"}
+    assert failed == {"accepted_values", "calls_have_questions", "unique_call_state", "consistent_answers"}
 
 
 def test_chains_expand_every_sequence_up_to_tmax(recorded):
     with Warehouse(recorded, tmax=2) as wh:
         assert wh.query_rows("select depth, count(*) from chains group by 1 order by 1") == [(1, 18), (2, 54)]
-        bounds = wh.query_rows("select oracle_accuracy from oracle_bounds order by depth")
-    assert bounds[0][0] <= bounds[1][0]
+
+
+def test_oracle_bounds_agree_with_the_listed_chains(recorded):
+    with Warehouse(recorded, tmax=3) as wh:
+        bounds = wh.query_rows("select depth, oracle_accuracy from oracle_bounds order by depth")
+        from_chains = wh.query_rows(
+            "select d.depth, avg(coalesce((select max(c.correct::int) from chains c "
+            "where c.question_id = q.question_id and c.depth <= d.depth), 0)) "
+            "from (select distinct question_id from calls) q "
+            "cross join (select unnest([1, 2, 3]) as depth) d group by 1 order by 1"
+        )
+    assert [(d, round(a, 9)) for d, a in bounds] == [(d, round(a, 9)) for d, a in from_chains]
+
+
+def test_read_statements_are_allowed(recorded):
+    with Warehouse(recorded) as wh:
+        assert "calls" in {r[0] for r in wh.user_query("show tables").fetchall()}
+        assert wh.user_query("describe calls").fetchall()
+        assert wh.user_query("summarize select latency_s from calls").fetchall()
 
 
 @pytest.mark.parametrize(
