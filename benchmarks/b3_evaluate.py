@@ -1,4 +1,4 @@
-"""B3: all baselines + the DER router on 1,000 eval questions, both protocols (target: <= 2 s).
+"""B3: all baselines + both DER routers on 1,000 eval questions, all protocols (target: <= 2 s).
 
 The recording holds fewer eval questions, so its eval rows are tiled to 1,000 (the arrays are
 what the evaluation reads; tiling changes no per-question cost)."""
@@ -16,11 +16,15 @@ from der.train import TrainConfig, train_router
 
 def main(n: int = 1000) -> str:
     data = load_replay(RECORDING)
-    router = train_router(data, TrainConfig(steps=256)).router
+    reference = train_router(data, TrainConfig(steps=256)).router
+    stop = train_router(
+        data, TrainConfig(steps=256, reward=RewardConfig(mode="deployable", features="state+confidence"))
+    ).router
+    routers = {"DER(PPO_router)_multistep": reference, "DER_stop(PPO_router)_learned": stop}
     base = data.indices("eval")
     rows = np.resize(base, n)
     w = cost_weights(data, data.indices("train"))
-    seconds, res = timed(lambda: evaluate(data, rows, w, RewardConfig(), router), repeat=3)
+    seconds, res = timed(lambda: evaluate(data, rows, w, RewardConfig(), routers, confidence_threshold=0.5), repeat=3)
     n_methods = sum(len(v) for v in res.values())
     return table(
         "B3: evaluate every method on 1,000 eval questions, both protocols (target: <= 2 s)",
