@@ -12,7 +12,8 @@ from der.replay import load_replay
 from der.synthetic import make_warehouse
 from der.warehouse import Warehouse
 
-VIEWS = ["expert_accuracy", "ktp_flips", "latency_percentiles", "oracle_bounds", "coverage", "chains"]
+VIEWS = ["questions", "calls", "expert_accuracy", "ktp_flips", "latency_percentiles", "oracle_bounds", "coverage"]
+CHAIN_SLICE = 1_000
 
 
 def main(n_questions: int = 100_000, n_experts: int = 10) -> str:
@@ -28,7 +29,7 @@ def main(n_questions: int = 100_000, n_experts: int = 10) -> str:
             shard_rows=500_000,
         )
         build_s = time.perf_counter() - t0
-        with Warehouse(root) as wh:
+        with Warehouse(root, memory_limit="3GB") as wh:
             n_calls = wh.query_rows("select count(*) from stg_call_attempts")[0][0]
             for view in VIEWS:
                 t0 = time.perf_counter()

@@ -65,7 +65,9 @@ def _empty_relation(schema: pa.Schema) -> str:
 class Warehouse:
     """Views over one warehouse root. Use as a context manager or call :meth:`close`."""
 
-    def __init__(self, root: str | Path, tmax: int = DEFAULT_TMAX, threads: int | None = None) -> None:
+    def __init__(
+        self, root: str | Path, tmax: int = DEFAULT_TMAX, threads: int | None = None, memory_limit: str | None = None
+    ) -> None:
         self.root = root
         self.location = Location(root)
         self.con = duckdb.connect(":memory:")
@@ -73,6 +75,8 @@ class Warehouse:
             self.con.register_filesystem(self.location.fs)  # any fsspec backend: s3, gcs, azure, memory
         if threads:
             self.con.execute(f"set threads = {int(threads)}")
+        if memory_limit:  # DuckDB spills to disk beyond it instead of growing
+            self.con.execute("set memory_limit = ?", [memory_limit])
         self.con.execute("create table der_settings as select ?::integer as tmax", [tmax])
         for stage in ("staging", "analysis"):
             for path in _sql_files(stage):
