@@ -159,7 +159,14 @@ def run_pipeline_cmd(args: Pipeline) -> int:
     for protocol, rows in report["end_results_eval"].items():
         print(f"\n## {protocol}: {report['protocols'][protocol]}\n")
         print(results_table(rows))
-    print(f"\ntrain {report['train_time_sec']:.1f} s; wrote {args.cfg.out}/report.json and report.md")
+    front = report.get("frontier")
+    if front:
+        print("\n## learned-stop cost-accuracy frontier: area under each method's curve (higher is better)\n")
+        for fam, auf in front["area_under_frontier"].items():
+            on = any(p["on_frontier"] for p in front["points"] if p["family"] == fam)
+            print(f"- {fam}: {auf:.3f}{'  (on the Pareto frontier)' if on else ''}")
+    print(f"\ntrain {report['train_time_sec']:.1f} s; wrote {args.cfg.out}/report.json, report.md, report.html "
+          "and figures/")
     return 0
 
 
