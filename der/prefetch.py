@@ -297,7 +297,8 @@ def _run_expert(
         return done
     spec = expert.spec
     workers = max(1, spec.concurrency) * len(spec.base_urls)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"der-{spec.name}") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"der-{spec.name}")
+    try:
         for task, res in zip(tasks, pool.map(lambda t: expert.call(t.prompt), tasks), strict=True):
             row = call_row(task, res, template, stats.run_id)
             writer.add(row)
@@ -313,6 +314,9 @@ def _run_expert(
             done += 1
             if progress:
                 progress(done, max(bound, done))
+    finally:
+        # on an interrupt, queued calls are dropped at once (not asked and then thrown away)
+        pool.shutdown(wait=False, cancel_futures=True)
     return done
 
 

@@ -146,3 +146,24 @@ def test_killed_prefetch_resumes_without_corruption_or_duplicates(tmp_path, ques
     assert asked_after <= len(after) - len(before) + 2
     with Warehouse(root) as wh:
         assert all(v == 0 for v in wh.data_tests().values())
+
+
+def test_sigterm_writes_every_answered_call_before_exiting(tmp_path):
+    """A scheduler cancelling a run (SIGTERM) loses nothing that was answered: the buffer is flushed."""
+    root = tmp_path / "wh"
+    cfg = tmp_path / "experts.toml"
+    with LoopbackExpertServer(["alpha:1b"], delay_s=0.05) as srv:
+        cfg.write_text(f"[[experts]]\nname = 'alpha'\nmodel = 'alpha:1b'\nbase_url = '{srv.base}'\n")
+        cmd = [sys.executable, "-m", "der.cli", "prefetch", "--experts", str(cfg), "--warehouse", str(root),
+               "--limit", "40", "--tmax", "1"]
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60
+        while time.time() < deadline and srv.hits["alpha:1b"] < 6:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        answered = srv.hits["alpha:1b"]
+    assert proc.returncode == 130 and "interrupted" in err
+    assert answered - 1 <= len(_calls(root)) <= answered  # at most the call in flight is lost
+    assert len(_calls(root)) < 40
