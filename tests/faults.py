@@ -209,6 +209,7 @@ def kill_trial(tmp: Path, expected: dict[str, str], n_questions: int, tmax: int,
 def concurrent_trial(tmp: Path, expected: dict[str, str], n_questions: int, tmax: int, tally: Tally) -> None:
     """Two `der prefetch` processes on the same warehouse at once."""
     root = tmp / "concurrent"
+    tmp.mkdir(parents=True, exist_ok=True)
     tally.trials += 1
     with LoopbackExpertServer(MODELS, delay_s=0.002) as srv:
         cfg = tmp / "experts-concurrent.toml"
