@@ -8,9 +8,13 @@
 from __future__ import annotations
 
 import argparse
+import bisect
+import csv
 import json
 import platform
+import statistics
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from der.config import load_experts
@@ -39,6 +43,55 @@ LATENCY_NOTE = (
 )
 
 
+BUSY_CORES = 0.3  # other work using more than this share of the 2 cores counts as a busy machine
+
+
+def load_section(path: Path, calls: list[tuple]) -> dict:
+    """Busy intervals from scripts/load_sampler.py and, per expert, how many calls overlapped one."""
+    samples = []
+    with path.open() as f:
+        for row in csv.DictReader(f):
+            end = datetime.fromisoformat(row["utc_end"]).replace(tzinfo=UTC)
+            samples.append((end - timedelta(seconds=float(row["seconds"])), end, float(row["other_cores"])))
+    busy: list[list[datetime]] = []
+    for start, end, cores in samples:
+        if cores <= BUSY_CORES:
+            continue
+        if busy and start <= busy[-1][1] + timedelta(seconds=1):
+            busy[-1][1] = end
+        else:
+            busy.append([start, end])
+    starts = [b[0] for b in busy]
+    sampled_from = samples[0][0] if samples else None
+
+    def state(at: datetime, latency: float) -> str:
+        begin = at - timedelta(seconds=latency)
+        if sampled_from is None or begin < sampled_from:
+            return "not sampled"
+        i = bisect.bisect_right(starts, at) - 1
+        return "busy" if i >= 0 and busy[i][1] >= begin else "quiet"
+
+    per: dict[str, dict[str, list[float]]] = {}
+    for expert, at, latency in calls:
+        per.setdefault(expert, {}).setdefault(state(at, latency), []).append(latency)
+    return {
+        "what": (
+            f"CPU used by processes other than llama-server, sampled every few seconds from {sampled_from:%Y-%m-%d %H:%M} "
+            f"UTC (scripts/load_sampler.py); 'busy' = more than {BUSY_CORES} of the machine's cores. Calls whose wall "
+            "time overlapped a busy interval carry latency noise; filter them in SQL with recorded_at and latency_s "
+            "against the intervals below. Calls before sampling began were recorded during earlier sessions "
+            "alongside intermittent development work."
+        )
+        if sampled_from
+        else "no samples",
+        "busy_intervals_utc": [[a.isoformat(timespec="seconds"), b.isoformat(timespec="seconds")] for a, b in busy],
+        "per_expert": {
+            e: {k: {"calls": len(v), "median_latency_s": round(statistics.median(v), 3)} for k, v in sorted(d.items())}
+            for e, d in sorted(per.items())
+        },
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--warehouse", default="warehouse/recording")
@@ -46,6 +99,7 @@ def main() -> None:
     ap.add_argument("--llama-server", help="llama-server binary, for its version")
     ap.add_argument("--command", required=True, help="the prefetch command that made the recording")
     ap.add_argument("--quiet-check", type=Path, help="JSON written by scripts/quiet_check.py")
+    ap.add_argument("--load", type=Path, help="CSV written by scripts/load_sampler.py during the recording")
     a = ap.parse_args()
     specs = load_experts(a.experts)
     with Warehouse(a.warehouse) as wh:
@@ -61,6 +115,7 @@ def main() -> None:
             "(select question_id from calls) group by 1 order by 1"
         )
         tests = wh.data_tests()
+        timed = wh.query_rows("select expert, recorded_at, latency_s from calls where status = 'ok' order by 2")
     server = None
     if a.llama_server:
         out = subprocess.run([a.llama_server, "--version"], capture_output=True, text=True)
@@ -121,6 +176,8 @@ def main() -> None:
     }
     if a.quiet_check and a.quiet_check.exists():
         doc["quiet_check"] = json.loads(a.quiet_check.read_text())
+    if a.load and a.load.exists():
+        doc["machine_load"] = load_section(a.load, timed)
     path = Path(a.warehouse) / "manifest.json"
     path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     print(f"wrote {path}")

@@ -89,10 +89,24 @@ def _experts_toml(tmp_path: Path, base: str, backend: str = "ollama", extra: str
     return cfg
 
 
-def test_prefetch_on_a_local_dask_cluster_gives_the_same_cache(tmp_path, server, monkeypatch):
+def _dask_runner():
     pytest.importorskip("prefect_dask", reason="prefect-dask is not installed (pip install prefect-dask)")
     from prefect_dask import DaskTaskRunner
 
+    return DaskTaskRunner(
+        cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+    )
+
+
+def _ray_runner():
+    pytest.importorskip("prefect_ray", reason="prefect-ray is not installed (pip install prefect-ray)")
+    from prefect_ray import RayTaskRunner
+
+    return RayTaskRunner(init_kwargs={"num_cpus": 2, "include_dashboard": False, "log_to_driver": False})
+
+
+@pytest.mark.parametrize("make_runner", [_dask_runner, _ray_runner], ids=["dask", "ray"])
+def test_prefetch_on_a_local_cluster_gives_the_same_cache(tmp_path, server, monkeypatch, make_runner):
     from der.warehouse import Warehouse
     from flows.prefetch import PrefetchParams, prefetch_flow
 
@@ -100,15 +114,13 @@ def test_prefetch_on_a_local_dask_cluster_gives_the_same_cache(tmp_path, server,
     cfg = _experts_toml(tmp_path, server.base)
     common = {"experts": str(cfg), "limit": 6, "tmax": 3, "batch_size": 2}
     prefetch_flow(PrefetchParams(warehouse=str(tmp_path / "default"), **common))
-    runner = DaskTaskRunner(
-        cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
-    )
+    runner = make_runner()
     totals = prefetch_flow.with_options(task_runner=runner)(
-        PrefetchParams(warehouse=str(tmp_path / "dask"), parallel_batches=3, **common)
+        PrefetchParams(warehouse=str(tmp_path / "cluster"), parallel_batches=3, **common)
     )
     assert totals["failed"] == 0
     q = "select question_id, expert, prev_answer, answer, raw_text from calls order by all"
-    with Warehouse(tmp_path / "default") as a, Warehouse(tmp_path / "dask") as b:
+    with Warehouse(tmp_path / "default") as a, Warehouse(tmp_path / "cluster") as b:
         assert a.query_rows(q) == b.query_rows(q)
         assert set(b.data_tests().values()) == {0}
 
