@@ -76,8 +76,9 @@ def load_section(path: Path, calls: list[tuple]) -> dict:
         per.setdefault(expert, {}).setdefault(state(at, latency), []).append(latency)
     return {
         "what": (
-            f"CPU used by processes other than llama-server, sampled every few seconds from {sampled_from:%Y-%m-%d %H:%M} "
-            f"UTC (scripts/load_sampler.py); 'busy' = more than {BUSY_CORES} of the machine's cores. Calls whose wall "
+            "CPU used by processes other than llama-server, sampled every few seconds from "
+            f"{sampled_from:%Y-%m-%d %H:%M} UTC (scripts/load_sampler.py); 'busy' = more than {BUSY_CORES} "
+            "of the machine's cores. Calls whose wall "
             "time overlapped a busy interval carry latency noise; filter them in SQL with recorded_at and latency_s "
             "against the intervals below. Calls before sampling began were recorded during earlier sessions "
             "alongside intermittent development work."
