@@ -166,8 +166,10 @@ def run_pipeline_cmd(args: Pipeline) -> int:
         for fam, auf in front["area_under_frontier"].items():
             on = any(p["on_frontier"] for p in front["points"] if p["family"] == fam)
             print(f"- {fam}: {auf:.3f}{'  (on the Pareto frontier)' if on else ''}")
-    print(f"\ntrain {report['train_time_sec']:.1f} s; wrote {args.cfg.out}/report.json, report.md, report.html "
-          "and figures/")
+    print(
+        f"\ntrain {report['train_time_sec']:.1f} s; wrote {args.cfg.out}/report.json, report.md, report.html "
+        "and figures/"
+    )
     return 0
 
 

@@ -154,8 +154,20 @@ def test_sigterm_writes_every_answered_call_before_exiting(tmp_path):
     cfg = tmp_path / "experts.toml"
     with LoopbackExpertServer(["alpha:1b"], delay_s=0.05) as srv:
         cfg.write_text(f"[[experts]]\nname = 'alpha'\nmodel = 'alpha:1b'\nbase_url = '{srv.base}'\n")
-        cmd = [sys.executable, "-m", "der.cli", "prefetch", "--experts", str(cfg), "--warehouse", str(root),
-               "--limit", "40", "--tmax", "1"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "der.cli",
+            "prefetch",
+            "--experts",
+            str(cfg),
+            "--warehouse",
+            str(root),
+            "--limit",
+            "40",
+            "--tmax",
+            "1",
+        ]
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 60
