@@ -28,7 +28,7 @@ def bench_env(tmp_path_factory):
 @pytest.mark.parametrize(
     ("module", "kwargs", "title"),
     [
-        ("b1_train", {"steps": 256, "live_steps": 6}, "B1"),
+        ("b1_train", {"steps": 256, "live_calls": 6}, "B1"),
         ("b2_env", {"steps": 2000}, "B2"),
         ("b3_evaluate", {"n": 40}, "B3"),
         ("b5_chain_calls", {"n_questions": 1}, "B5"),
