@@ -18,7 +18,7 @@ REFERENCE_S = 17_266.0
 STEPS = 12_000
 
 
-def replay_train(steps: int) -> tuple[float, float]:
+def replay_train(steps: int, threads: int = 1) -> tuple[float, float]:
     """(training seconds reported by der train, whole process seconds)."""
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
@@ -33,7 +33,9 @@ def replay_train(steps: int) -> tuple[float, float]:
                 "--out",
                 out,
                 "--steps",
-                str(STEPS),
+                str(steps),
+                "--torch-threads",
+                str(threads),
             ],
             capture_output=True,
             text=True,
@@ -67,18 +69,20 @@ def live_seconds_per_step(calls: int = 300) -> tuple[float, float]:
 
 def main(steps: int = STEPS, live_calls: int = 300) -> str:
     train_s, whole_s = replay_train(steps)
+    train2_s, whole2_s = replay_train(steps, threads=2)
     http_s, model_s = live_seconds_per_step(live_calls)
     live_12k = STEPS * (http_s + model_s + train_s / steps)
     whole_12k = whole_s if steps == STEPS else float("nan")
     rows = [
         (
             "der train, replay (measured)",
-            STEPS,
+            steps,
             train_s,
             whole_s,
             f"{REFERENCE_S / whole_12k:,.0f}x",
             verdict(train_s <= 20 and whole_s <= 30),
         ),
+        ("der train, replay, --torch-threads 2 (measured)", steps, train2_s, whole2_s, "-", "-"),
         (
             f"live calls in every step (extrapolated: {live_calls} loopback HTTP calls measured, "
             f"{http_s * 1e3:.1f} ms each, + the experts' mean median latency {model_s:.2f} s + replay's PPO time)",
