@@ -51,6 +51,8 @@ def main(n_questions: int | None = None) -> str:
                 str(root),
                 "--tmax",
                 "3",
+                "--limit",
+                str(len(qs)),
             ],
             check=True,
             capture_output=True,
