@@ -1,52 +1,78 @@
 """B8: the warehouse at scale: synthetic 10 experts x 100,000 questions x 3 states (3 M call rows).
-Targets: analysis views <= 5 s each, replay arrays <= 10 s, peak memory <= 4 GB."""
+Targets: analysis views <= 5 s each, replay arrays <= 10 s, peak memory <= 4 GB.
+
+The synthetic warehouse is built in one child process and measured in another, so the peak memory
+reported is that of querying the views and building the replay arrays alone (not of generating the
+data, nor of the benchmarks that ran before in the same `make bench` process)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import tempfile
 import time
 
-from _common import peak_rss_gib, table, verdict
-
-from der.replay import load_replay
-from der.synthetic import make_warehouse
-from der.warehouse import Warehouse
+from _common import ROOT, peak_rss_gib, table, verdict
 
 VIEWS = ["questions", "calls", "expert_accuracy", "ktp_flips", "latency_percentiles", "oracle_bounds", "coverage"]
-CHAIN_SLICE = 1_000
+
+
+def build(root: str, n_questions: int, n_experts: int) -> None:
+    from der.synthetic import make_warehouse
+
+    make_warehouse(
+        root,
+        n_questions=n_questions,
+        accuracies=tuple(0.5 + 0.04 * i for i in range(n_experts)),
+        latencies_s=tuple(0.2 * (i + 1) for i in range(n_experts)),
+        with_embeddings=True,
+        shard_rows=500_000,
+    )
+
+
+def measure(root: str) -> dict:
+    from der.replay import load_replay
+    from der.warehouse import Warehouse
+
+    out: dict = {"views": []}
+    with Warehouse(root, memory_limit="3GB") as wh:
+        out["calls"] = wh.query_rows("select count(*) from stg_call_attempts")[0][0]
+        for view in VIEWS:
+            t0 = time.perf_counter()
+            n = wh.query_rows(f"select count(*) from (select * from {view})")[0][0]
+            out["views"].append((view, n, time.perf_counter() - t0))
+    t0 = time.perf_counter()
+    data = load_replay(root)
+    out["replay_s"], out["cells"] = time.perf_counter() - t0, int(data.answer.size)
+    out["peak_gib"] = peak_rss_gib()
+    return out
+
+
+def _child(*args: str) -> str:
+    code = f"import sys; sys.path[:0] = [{str(ROOT / 'benchmarks')!r}, {str(ROOT)!r}]; import b8_scale as b; " + args[0]
+    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT).stdout
 
 
 def main(n_questions: int = 100_000, n_experts: int = 10) -> str:
-    rows = []
     with tempfile.TemporaryDirectory() as root:
         t0 = time.perf_counter()
-        make_warehouse(
-            root,
-            n_questions=n_questions,
-            accuracies=tuple(0.5 + 0.04 * i for i in range(n_experts)),
-            latencies_s=tuple(0.2 * (i + 1) for i in range(n_experts)),
-            with_embeddings=True,
-            shard_rows=500_000,
-        )
+        _child(f"b.build({root!r}, {n_questions}, {n_experts})")
         build_s = time.perf_counter() - t0
-        with Warehouse(root, memory_limit="3GB") as wh:
-            n_calls = wh.query_rows("select count(*) from stg_call_attempts")[0][0]
-            for view in VIEWS:
-                t0 = time.perf_counter()
-                n = wh.query_rows(f"select count(*) from (select * from {view})")[0][0]
-                s = time.perf_counter() - t0
-                rows.append((f"view {view}", f"{n:,} rows", s, verdict(s <= 5)))
-        t0 = time.perf_counter()
-        data = load_replay(root)
-        s = time.perf_counter() - t0
-        rows.append(
-            ("replay arrays (answers, latencies, embeddings)", f"{data.answer.size:,} cells", s, verdict(s <= 10))
+        m = json.loads(_child(f"import json; print(json.dumps(b.measure({root!r})))").splitlines()[-1])
+    rows = [(f"view {v}", f"{n:,} rows", s, verdict(s <= 5)) for v, n, s in m["views"]]
+    rows.append(
+        (
+            "replay arrays (answers, latencies, embeddings)",
+            f"{m['cells']:,} cells",
+            m["replay_s"],
+            verdict(m["replay_s"] <= 10),
         )
-    peak = peak_rss_gib()
-    rows.append(("peak memory of this process", f"{peak:.2f} GiB", 0.0, verdict(peak <= 4)))
+    )
+    rows.append(("peak memory (views + replay arrays)", f"{m['peak_gib']:.2f} GiB", 0.0, verdict(m["peak_gib"] <= 4)))
     return table(
-        f"B8: {n_calls:,} call rows ({n_experts} experts x {n_questions:,} questions x 3 states; "
-        f"built in {build_s:.0f} s)",
+        f"B8: {m['calls']:,} call rows ({n_experts} experts x {n_questions:,} questions x 3 states; "
+        f"built in {build_s:.0f} s in a separate process)",
         ["what", "size", "seconds", "target"],
         rows,
     )

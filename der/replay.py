@@ -109,7 +109,8 @@ def load_replay(
     :param with_obs: load the state embeddings (run :func:`der.embeddings.ensure_embeddings` first).
     """
     with Warehouse(root, tmax=tmax) as wh:
-        recorded = [r[0] for r in wh.query_rows("select distinct expert from calls order by 1")]
+        # the experts of any attempt are the experts of the deduplicated calls: scan the shards only
+        recorded = [r[0] for r in wh.query_rows("select distinct expert from stg_call_attempts order by 1")]
         if not recorded:
             raise WarehouseError(f"{root}: no calls recorded; run `der prefetch` first")
         experts = list(experts) if experts else recorded
@@ -126,33 +127,33 @@ def load_replay(
             [experts, len(experts)],
         )
         qs = wh.con.sql("select question_id, partition, label from q_idx order by qi").fetchnumpy()
-        calls = wh.con.sql(
+        # the deduplicating `calls` view is evaluated once; everything below reads this table
+        wh.con.execute(
             """
+            create temp table r_calls as
             select q.qi, e.ei,
                    case c.prev_answer when 'none' then 0 when 'yes' then 1 else 2 end as si,
                    case c.answer when 'no' then 0 when 'yes' then 1 else 2 end as code,
                    c.latency_s, coalesce(c.p_yes, 'nan'::double) as p_yes,
-                   coalesce(c.completion_tokens::double, 'nan'::double) as tokens
+                   coalesce(c.completion_tokens::double, 'nan'::double) as tokens,
+                   c.status = 'ok' as ok, md5_number(c.call_key) as key_hash
             from calls c join q_idx q using (question_id) join e_idx e using (expert)
-            where c.status = 'ok'
             """
-        ).fetchnumpy()
-        attempted = wh.con.sql(
-            "select distinct q.qi from calls c join q_idx q using (question_id) join e_idx using (expert)"
-        ).fetchnumpy()["qi"]
+        )
+        calls = wh.con.sql("select qi, ei, si, code, latency_s, p_yes, tokens from r_calls where ok").fetchnumpy()
+        attempted = wh.con.sql("select distinct qi from r_calls").fetchnumpy()["qi"]
         # order-free digest of every ok call key loaded (md5 per key, xor-combined: stable, cheap)
         key_digest = wh.con.sql(
-            "select count(*), coalesce(bit_xor(md5_number(c.call_key)), 0)::varchar "
-            "from calls c join e_idx using (expert) join q_idx using (question_id) where c.status = 'ok'"
+            "select count(*), coalesce(bit_xor(key_hash), 0)::varchar from r_calls where ok"
         ).fetchall()[0]
         emb = None
         if with_obs:
             emb = wh.con.sql(
                 f"""
                 select q.qi, case e.prev_answer when 'none' then 0 when 'yes' then 1 else 2 end as si, e.embedding
-                from stg_embeddings e join q_idx q using (question_id) where e.model = '{MODEL_NAME}'
+                from stg_embedding_rows e join q_idx q using (question_id) where e.model = '{MODEL_NAME}'
                 """
-            ).to_arrow_table()
+            ).to_arrow_table()  # not the deduplicating view: a repeated state is the same text, the same vector
     qids = [str(x) for x in qs["question_id"]]
     n, e = len(qids), len(experts)
     answer = np.full((n, 3, e), MISSING, dtype=np.int8)
@@ -171,31 +172,36 @@ def load_replay(
     recorded_q[attempted] = True
     obs = None
     if emb is not None:
-        obs = np.full((n, 3, EMBED_DIM), np.nan, dtype=np.float32)
-        if emb.num_rows:
-            flat = emb.column("embedding").combine_chunks().flatten().to_numpy()
-            obs[emb.column("qi").to_numpy(), emb.column("si").to_numpy()] = flat.reshape(-1, EMBED_DIM)
-        missing_obs = np.isnan(obs).any(axis=2) & reach
+        # zeros where no state was embedded (unreachable states); a mask, not NaN, marks what is
+        # present, so 3 M x 384 floats are never scanned for NaN (B8)
+        obs = np.zeros((n, 3, EMBED_DIM), dtype=np.float32)
+        have = np.zeros((n, 3), dtype=bool)
+        for batch in emb.to_batches():  # chunk by chunk: the vectors are never concatenated
+            at_emb = (batch.column("qi").to_numpy(), batch.column("si").to_numpy())
+            obs[at_emb] = batch.column("embedding").flatten().to_numpy().reshape(-1, EMBED_DIM)
+            have[at_emb] = True
+        del emb
+        missing_obs = ~have & reach
         if missing_obs.any():
             raise WarehouseError(
                 f"{root}: {int(missing_obs.any(axis=1).sum())} questions lack state embeddings; "
                 "run `der embed` (or `der pipeline`, which embeds what is missing)"
             )
-        obs = np.nan_to_num(obs)
 
     keep = np.flatnonzero(complete)
+    sel = slice(None) if len(keep) == n else keep  # nothing left out: no copies of the (large) arrays
     incomplete = [qids[i] for i in np.flatnonzero(~complete & recorded_q)]
     fingerprint = hashlib.sha256("\n".join([*experts, *map(str, key_digest)]).encode()).hexdigest()[:16]
     return ReplayData(
         question_ids=[qids[i] for i in keep],
         experts=experts,
-        partition=np.asarray(qs["partition"], dtype=object)[keep].astype(str),
-        label=np.asarray(qs["label"], dtype=bool)[keep],
-        answer=answer[keep],
-        latency=latency[keep],
-        p_yes=p_yes[keep],
-        tokens=tokens[keep],
-        obs=None if obs is None else obs[keep],
+        partition=np.asarray(qs["partition"], dtype=object)[sel].astype(str),
+        label=np.asarray(qs["label"], dtype=bool)[sel],
+        answer=answer[sel],
+        latency=latency[sel],
+        p_yes=p_yes[sel],
+        tokens=tokens[sel],
+        obs=None if obs is None else obs[sel],
         fingerprint=fingerprint,
         tmax=tmax,
         incomplete=incomplete,

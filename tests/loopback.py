@@ -101,6 +101,9 @@ class LoopbackExpertServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body go out as two writes; with Nagle on, the body waits for the client's
+            # delayed ACK (tens of ms a call on loopback), which is the test server's cost, not der's
+            disable_nagle_algorithm = True
 
             def log_message(self, *a: Any) -> None:
                 pass
