@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from _common import ROOT, peak_rss_gib, table, verdict
 
@@ -49,9 +50,11 @@ def measure(root: str) -> dict:
     return out
 
 
-def _child(*args: str) -> str:
-    code = f"import sys; sys.path[:0] = [{str(ROOT / 'benchmarks')!r}, {str(ROOT)!r}]; import b8_scale as b; " + args[0]
-    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT).stdout
+def _child(statement: str) -> None:
+    code = (
+        f"import sys; sys.path[:0] = [{str(ROOT / 'benchmarks')!r}, {str(ROOT)!r}]; import b8_scale as b; {statement}"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
 
 
 def main(n_questions: int = 100_000, n_experts: int = 10) -> str:
@@ -59,7 +62,10 @@ def main(n_questions: int = 100_000, n_experts: int = 10) -> str:
         t0 = time.perf_counter()
         _child(f"b.build({root!r}, {n_questions}, {n_experts})")
         build_s = time.perf_counter() - t0
-        m = json.loads(_child(f"import json; print(json.dumps(b.measure({root!r})))").splitlines()[-1])
+        # through a file: DuckDB's progress bar may write to stdout
+        result = f"{root}/b8-measure.json"
+        _child(f"import json, pathlib; pathlib.Path({result!r}).write_text(json.dumps(b.measure({root!r})))")
+        m = json.loads(Path(result).read_text())
     rows = [(f"view {v}", f"{n:,} rows", s, verdict(s <= 5)) for v, n, s in m["views"]]
     rows.append(
         (

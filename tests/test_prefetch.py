@@ -10,11 +10,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from der.config import load_experts
+from der.data import load_questions
 from der.errors import ConfigError
-from der.prefetch import prefetch
+from der.prefetch import TaskMaker, make_task, prefetch
 from der.prompts import get_template
 from der.store import list_shards
 from der.warehouse import Warehouse
+from tests.conftest import FIXTURE_WAREHOUSE
 from tests.loopback import LoopbackExpertServer
 
 TEMPLATE = get_template("ref-v1")
@@ -179,3 +182,21 @@ def test_sigterm_writes_every_answered_call_before_exiting(tmp_path):
     assert proc.returncode == 130 and "interrupted" in err
     assert answered - 1 <= len(_calls(root)) <= answered  # at most the call in flight is lost
     assert len(_calls(root)) < 40
+
+
+def test_call_keys_are_those_of_the_real_recording():
+    """The fast key path (identity serialised once) addresses exactly the calls already recorded."""
+    specs = load_experts("llama-local")
+    with Warehouse(FIXTURE_WAREHOUSE) as wh:
+        recorded = {r[0] for r in wh.query_rows("select call_key from calls")}
+        qids = {r[0] for r in wh.query_rows("select question_id from questions")}
+    qs = [q for q in load_questions().questions if q.question_id in qids]
+    fast = TaskMaker(specs, TEMPLATE)
+    keys = set()
+    for q in qs:
+        for prev in (None, "yes", "no"):
+            for s in specs:
+                key = fast(q, prev, s).key
+                assert key == make_task(q, prev, s, TEMPLATE).key
+                keys.add(key)
+    assert len(qs) == len(qids) and recorded <= keys
