@@ -48,6 +48,21 @@ def dominated_by(results: list[dict], name: str) -> list[str]:
     ]
 
 
+def quiet_note(manifest: dict) -> str:
+    """What the manifest's quiet re-check says about the recorded latencies, if it has one."""
+    qc = manifest.get("quiet_check")
+    if not qc:
+        return ""
+    ratios = ", ".join(f"{e} {v['recorded_over_quiet_latency']['median']:.1f}x" for e, v in sorted(qc.items()))
+    same = sum(v["identical_text"] for v in qc.values())
+    calls = sum(v["calls"] for v in qc.values())
+    return (
+        f" Asked again on an idle machine, {same} of {calls} sampled calls gave identical text, and the recorded "
+        f"latencies were, by median, these multiples of the quiet ones: {ratios}. Costs divide by each expert's "
+        "own median, so a uniform slowdown cancels out."
+    )
+
+
 def block(report: dict, figure: str) -> str:
     prov, res = report["provenance"], report["end_results_eval"]
     learned = {r["name"]: r for r in res["learned-stop"]}
@@ -66,7 +81,7 @@ def block(report: dict, figure: str) -> str:
         f"{n_eval} router-eval questions (one standard error of an accuracy near {der['accuracy_mean']:.2f} "
         f"is about {se:.3f}). Cost = latency / that expert's median first-step latency, summed over the calls "
         "of a question (1 = one median-latency call). Latencies were recorded on a 2-core machine that "
-        "was not always quiet (see `warehouse/recording/manifest.json`).",
+        "was not always quiet (see `warehouse/recording/manifest.json`)." + quiet_note(prov.get("manifest", {})),
         "",
         "Accuracy and mean cost of every method under each protocol:",
         "",
