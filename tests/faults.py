@@ -158,6 +158,7 @@ def random_fault_trial(
             spec.read_timeout_s = 1.0  # the 'slow' fault (1.5 s) becomes a read timeout
             spec.retries = 1
         for _ in range(30):
+            srv.up.wait(5)  # after an outage, re-run once the server listens again (as a user would)
             stats = prefetch(qs, specs, root, TEMPLATE, tmax=tmax)
             check(root, None, tally, tmax=tmax)
             if stats.failed == 0:

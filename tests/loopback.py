@@ -3,8 +3,9 @@
 Answers are a deterministic function of (model, prompt), so two runs of the same chain get the
 same text. Faults are injected per request from a schedule (a list consumed in order) or at a
 random rate: HTTP 500/502/503, 404, HTTP-200 error bodies, empty content, done_reason 'load',
-invalid JSON, connection reset mid-body, slow replies, and prompts reported as truncated.
-Every request is counted, so tests can assert exactly which calls reached the server.
+invalid JSON, connection reset mid-body, slow replies, prompts reported as truncated, and an outage
+('refused': the server stops listening for a moment, so connections are refused, then comes back on
+the same port). Every request is counted, so tests can assert exactly which calls reached the server.
 """
 
 from __future__ import annotations
@@ -19,7 +20,20 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FAULTS = ("500", "502", "503", "404", "error200", "empty", "load", "badjson", "reset", "slow", "truncated")
+FAULTS = (
+    "500",
+    "502",
+    "503",
+    "404",
+    "error200",
+    "empty",
+    "load",
+    "badjson",
+    "reset",
+    "slow",
+    "truncated",
+    "refused",
+)
 
 
 def answer_for(model: str, prompt: str) -> str:
@@ -51,6 +65,7 @@ class LoopbackExpertServer:
         delay_s: float | dict[str, float] = 0.0,
         seed: int = 0,
         logprobs: bool = True,
+        outage_s: float = 0.2,
     ) -> None:
         self.models = list(models)
         self.schedule = list(schedule or [])
@@ -65,6 +80,9 @@ class LoopbackExpertServer:
         self.requests: list[dict[str, Any]] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.outage_s = outage_s
+        self.up = threading.Event()
+        self._outages: list[threading.Thread] = []
         self._httpd = _QuietServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -74,11 +92,34 @@ class LoopbackExpertServer:
 
     def __enter__(self) -> LoopbackExpertServer:
         self._thread.start()
+        self.up.set()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for t in list(self._outages):
+            t.join()
         self._httpd.shutdown()
         self._httpd.server_close()
+
+    def go_down(self) -> None:
+        """Stop listening for ``outage_s`` (connections are refused), then listen again on the same port."""
+        with self.lock:
+            if not self.up.is_set():
+                return
+            self.up.clear()
+        t = threading.Thread(target=self._outage, daemon=True)
+        self._outages.append(t)
+        t.start()
+
+    def _outage(self) -> None:
+        port = self._httpd.server_port
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        time.sleep(self.outage_s)
+        self._httpd = _QuietServer(("127.0.0.1", port), self._handler())
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        self.up.set()
 
     def next_fault(self) -> str | None:
         with self.lock:
@@ -108,6 +149,11 @@ class LoopbackExpertServer:
             def log_message(self, *a: Any) -> None:
                 pass
 
+            def _drop(self) -> None:
+                """Close the connection without a reply (what clients of a server going down see)."""
+                self.close_connection = True
+                self.connection.shutdown(2)
+
             def _send(self, code: int, body: Any, raw: bytes | None = None) -> None:
                 data = raw if raw is not None else json.dumps(body).encode()
                 self.send_response(code)
@@ -117,6 +163,8 @@ class LoopbackExpertServer:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
+                if not srv.up.is_set():
+                    return self._drop()
                 if self.path == "/api/tags":
                     models = [
                         {"name": m, "model": m, "digest": hashlib.sha256(m.encode()).hexdigest(), "size": 1}
@@ -130,6 +178,8 @@ class LoopbackExpertServer:
                 self._send(404, {"error": "not found"})
 
             def do_POST(self) -> None:
+                if not srv.up.is_set():  # kept-alive connections of a server that went down
+                    return self._drop()
                 n = int(self.headers.get("Content-Length") or 0)
                 req = json.loads(self.rfile.read(n) or b"{}")
                 model = req.get("model", "")
@@ -159,6 +209,9 @@ class LoopbackExpertServer:
                     return self._send(404, {"error": f"model '{model}' not found"})
                 if fault == "badjson":
                     return self._send(200, None, raw=b'{"model": "x", "message": {"content": "ye')
+                if fault == "refused":
+                    srv.go_down()
+                    return self._drop()
                 if fault == "reset":
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import errno
+from collections import Counter
 
 import pytest
 
 from der.data import load_questions
 from der.prefetch import prefetch
 from der.store import list_shards
+from der.warehouse import Warehouse
 from tests.faults import (
     MODELS,
     TEMPLATE,
@@ -61,6 +63,23 @@ def test_sigkill_mid_run_then_rerun(tmp_path, expected, seed):
 def test_two_prefetch_processes_on_one_warehouse(tmp_path, expected):
     tally = Tally()
     concurrent_trial(tmp_path, expected, N_QUESTIONS, TMAX, tally)
+    _clean(tally)
+
+
+def test_a_server_outage_is_recorded_as_refused_calls_then_healed(tmp_path, expected):
+    root = tmp_path / "wh"
+    qs = load_questions(limit=N_QUESTIONS).questions
+    with LoopbackExpertServer(MODELS, schedule=["ok"] * 4 + ["refused"], outage_s=2.0) as srv:
+        stats = prefetch(qs, specs_for(srv.base), root, TEMPLATE, tmax=TMAX)
+        assert stats.failed > 0 and stats.ok >= 4
+        with Warehouse(root) as wh:
+            errors = [e for (e,) in wh.query_rows("select error from calls where status = 'failed'")]
+        assert errors and any("Connection refused" in e for e in errors), errors[:3]
+        before = answers(root)
+        assert srv.up.wait(10)
+        prefetch(qs, specs_for(srv.base), root, TEMPLATE, tmax=TMAX)
+    tally = Tally(trials=1, survived=1, faults=Counter(srv.faults_injected))
+    check(root, expected, tally, before, tmax=TMAX)
     _clean(tally)
 
 
