@@ -3,8 +3,9 @@
 ``staging/`` holds one view per shard table (``stg_*``), deduplicated by key; ``analysis/``
 builds the views people query (``questions``, ``calls``, ``chains``, accuracy, flips, latency,
 oracle bounds) on top; ``tests/`` holds data tests, each a query that returns the offending rows.
-The SQL files reference shard tables as ``{{ source('calls') }}``; this module substitutes a
-``read_parquet`` over the shard glob, or an empty typed table when there are no shards yet.
+The SQL files are Jinja templates, as in dbt: they reference shard tables as
+``{{ source('calls') }}``, which renders as a ``read_parquet`` over the shard glob (or an empty
+typed table when there are no shards yet), and may use ``tmax``.
 
 The connection is an in-memory DuckDB database: nothing on disk is ever opened for writing, so
 ``der sql`` cannot change the recording.
@@ -12,18 +13,18 @@ The connection is an in-memory DuckDB database: nothing on disk is ever opened f
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import jinja2
 import pyarrow as pa
 
 from der.errors import WarehouseError
 from der.store import SCHEMAS, Location, list_shards, shard_dir, shard_glob
 
-_SOURCE = re.compile(r"\{\{\s*source\('(\w+)'\)\s*\}\}")
 DEFAULT_TMAX = 3
+_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
 def sql_dir() -> Path:
@@ -68,7 +69,10 @@ class Warehouse:
     def __init__(
         self, root: str | Path, tmax: int = DEFAULT_TMAX, threads: int | None = None, memory_limit: str | None = None
     ) -> None:
+        if not isinstance(tmax, int) or tmax < 1:
+            raise WarehouseError(f"tmax must be a whole number >= 1 (got {tmax!r})")
         self.root = root
+        self.tmax = tmax
         self.location = Location(root)
         self.con = duckdb.connect(":memory:")
         if not self.location.local:
@@ -84,15 +88,14 @@ class Warehouse:
         self._lock_down()
 
     def _render(self, sql: str) -> str:
-        def sub(m: re.Match[str]) -> str:
-            table = m.group(1)
+        def source(table: str) -> str:
             if table not in SCHEMAS:
                 raise WarehouseError(f"SQL refers to unknown source {table!r}")
             if not list_shards(self.root, table):
                 return _empty_relation(SCHEMAS[table])
             return f"read_parquet({_quote(shard_glob(self.root, table))}, union_by_name = true)"
 
-        return _SOURCE.sub(sub, sql)
+        return _JINJA.from_string(sql).render(source=source, tmax=self.tmax)
 
     def _lock_down(self) -> None:
         # From here on queries read only the shard folders: no other file, no attach, no install.
