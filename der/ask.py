@@ -153,18 +153,26 @@ class Asker:
         if self._replay is None:
             self._replay = load_replay(self.warehouse, self.router.experts, tmax=self.router.obs_spec.tmax)
         data = self._replay
-        qid = qid or question_id(question, passage)
+        from der.warehouse import Warehouse
+
+        with Warehouse(self.warehouse) as wh:
+            qid = qid or self._find(wh, question, passage)
+            known = wh.query_rows("select question from questions where question_id = ?", [qid])
+            texts = {
+                (e, prev): raw
+                for e, prev, raw in wh.query_rows(
+                    "select expert, prev_answer, raw_text from calls where question_id = ? and status = 'ok'", [qid]
+                )
+            }
         if qid not in data.question_ids:
             raise DerError(
-                f"question {qid} is not replayable from {self.warehouse} (not recorded, or incomplete); "
-                "give the question and passage exactly as in the dataset, --question-id, or ask live"
+                f"question {qid} is not replayable from {self.warehouse} "
+                f"({'recorded, but some call it needs is missing or failed' if known else 'not recorded'}); "
+                'give --question-id of a recorded question (`der sql "select question_id, question from '
+                'questions"`), or ask live'
             )
         row = data.question_ids.index(qid)
-        if not question:
-            from der.warehouse import Warehouse
-
-            with Warehouse(self.warehouse) as wh:
-                question = wh.query_rows("select question from questions where question_id = ?", [qid])[0][0]
+        question = known[0][0]  # as recorded
 
         def recorded(t: int, s: int, a: int) -> AskStep:
             code = int(data.answer[row, s, a])
@@ -178,10 +186,28 @@ class Asker:
                 ANSWER_NAMES[code],
                 None if np.isnan(p) else p,
                 float(data.latency[row, s, a]),
+                raw_text=texts.get((data.experts[a], STATES[s])),
             )
 
         steps, why = _route(self.router, data, row, recorded)
         return self._result(qid, question, steps, why, "replay")
+
+    @staticmethod
+    def _find(wh: Any, question: str, passage: str) -> str:
+        """The id of a recorded question: by question and passage, or by the question text alone."""
+        qid = question_id(question.strip(), passage.strip())
+        if passage.strip():
+            return qid
+        rows = wh.query_rows(
+            "select question_id from questions where lower(trim(question)) = lower(?) order by question_id",
+            [question.strip()],
+        )
+        if len(rows) > 1:
+            raise DerError(
+                f"{len(rows)} recorded questions read {question!r} (different passages): give --question-id, "
+                f"one of {', '.join(r[0] for r in rows)}"
+            )
+        return rows[0][0] if rows else qid
 
     def _result(self, qid: str, question: str, steps: list[AskStep], why: str, source: str) -> AskResult:
         final = steps[-1].answer if steps and steps[-1].status == "ok" else None
@@ -201,5 +227,6 @@ def format_result(res: AskResult) -> str:
             lines.append(f"  t={st.t} {st.expert:<22} FAILED: {st.error}")
     total = sum(s.latency_s for s in res.steps)
     final = res.final or "no answer"
-    lines.append(f"answer: {final}  ({len(res.steps)} calls, {total:.2f} s, stopped by {res.stopped_by}, {res.source})")
+    calls = f"{len(res.steps)} call{'' if len(res.steps) == 1 else 's'}"
+    lines.append(f"answer: {final}  ({calls}, {total:.2f} s, stopped by {res.stopped_by}, {res.source})")
     return "\n".join(lines)

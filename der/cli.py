@@ -51,11 +51,12 @@ class Prefetch:
 def run_prefetch(args: Prefetch) -> int:
     from der.config import load_experts
     from der.data import load_questions
-    from der.prefetch import prefetch, select_questions
+    from der.prefetch import prefetch, select_questions, validate_run
     from der.progress import Bar
     from der.prompts import get_template
 
     specs = load_experts(args.experts)
+    validate_run(specs, args.tmax, args.batch_size)
     template = get_template(args.template)
     loaded = load_questions(args.dataset, on_bad=args.on_bad_rows)
     for s in loaded.skipped:
@@ -84,20 +85,30 @@ class Sql:
     query: tyro.conf.Positional[str] = "select * from coverage"
     """The query; `der sql "show tables"` lists the views."""
     warehouse: str = DEFAULT_WAREHOUSE
+    """Warehouse root (a folder or an fsspec URL)."""
     format: Literal["table", "csv", "json"] = "table"
+    """table (aligned, --max-rows), csv, or json (JSON lines: one object per row)."""
     tmax: int = 3
     """Longest chain expanded by the `chains` view."""
     max_rows: int = 100
-    """Rows shown in table format (csv and json print all)."""
+    """Rows shown in table format (csv and json lines print all)."""
 
 
 def run_sql(args: Sql) -> int:
-    from der.sqlout import print_result
+    import duckdb
+
+    from der.errors import WarehouseError
+    from der.sqlout import print_interruptibly
     from der.warehouse import Warehouse
 
+    if args.max_rows < 1:
+        raise DerError(f"--max-rows must be at least 1 (got {args.max_rows}); use --format csv for every row")
     _require_warehouse(args.warehouse)
     with Warehouse(args.warehouse, tmax=args.tmax) as wh:
-        print_result(wh.user_query(args.query), args.format, args.max_rows)
+        try:
+            print_interruptibly(wh.con, wh.user_query(args.query), args.format, args.max_rows)
+        except duckdb.Error as e:  # raised while the query runs (a bad cast, a refused file, ...)
+            raise WarehouseError(f"query failed: {e}") from e
     return 0
 
 
@@ -134,6 +145,7 @@ def run_train(args: Train) -> int:
     from der.train import train_router
 
     t0 = time.perf_counter()
+    args.train.validate()
     check_warehouse(args.warehouse, args.train.reward.tmax)
     data = load_data(PipelineConfig(warehouse=args.warehouse, experts=args.experts, train=args.train))
     result = train_router(data, args.train, progress=sys.stderr.isatty())
@@ -256,9 +268,9 @@ class Report:
     run: tyro.conf.Positional[Path] = Path("reports/demo")
     """Folder of a pipeline run (holds report.json and figures/)."""
     compare: tuple[Path, Path] | None = None
-    """Two run folders to compare: writes compare.html into --out."""
-    out: Path | None = None
-    """Where --compare writes (default: the current folder)."""
+    """Two run folders to compare (RUN is then not used): writes compare.html into --out."""
+    out: Path = Path("reports")
+    """Folder where --compare writes compare.html (created if missing)."""
 
 
 def run_report(args: Report) -> int:
@@ -271,11 +283,20 @@ def run_report(args: Report) -> int:
         path = folder / "report.json"
         if not path.exists():
             raise DerError(f"{path} not found: run `der pipeline --out {folder}` first")
-        return json.loads(path.read_text())
+        try:
+            report = json.loads(path.read_text())
+        except ValueError as e:
+            report = e
+        if not isinstance(report, dict) or "end_results_eval" not in report:
+            raise DerError(f"{path} is not a der report ({report!s:.120}); re-run `der pipeline --out {folder}`")
+        return report
 
     if args.compare:
         a, b = args.compare
-        out = (args.out or Path(".")) / "compare.html"
+        if args.out.exists() and not args.out.is_dir():
+            raise DerError(f"--out {args.out} is a file; give a folder for compare.html")
+        args.out.mkdir(parents=True, exist_ok=True)
+        out = args.out / "compare.html"
         out.write_text(render_compare(load(a), load(b), str(a), str(b)))
         print(f"wrote {out}")
         return 0

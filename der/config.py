@@ -90,8 +90,12 @@ def _spec(entry: dict[str, Any], where: str) -> ExpertSpec:
     urls = entry.get("base_url", "http://localhost:11434")
     urls = [urls] if isinstance(urls, str) else list(urls)
     for u in urls:
-        p = urlparse(str(u))
-        if p.scheme not in ("http", "https") or not p.netloc:
+        try:
+            p = urlparse(str(u))
+            p.port  # noqa: B018 - parsing the port validates it (and an IPv6 host's brackets)
+        except ValueError:
+            p = None
+        if p is None or p.scheme not in ("http", "https") or not p.netloc:
             raise ConfigError(f"{where}: expert {name!r}: base_url {u!r} is not an http(s)://host:port URL")
     opts = GenerationOptions(**entry["options"])
     if opts.num_predict < 1 or opts.num_ctx < 1 or opts.temperature < 0 or opts.top_logprobs < 0:

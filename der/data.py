@@ -135,18 +135,26 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
         for row, line in enumerate(fh):
             if not line.strip():
                 continue
+            if row == 0:
+                line = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark, as some editors write
             try:
                 yield row, json.loads(line.decode("utf-8"))
             except UnicodeDecodeError as e:
                 yield row, ValueError(f"not UTF-8 ({e.reason} at byte {e.start})")
             except json.JSONDecodeError as e:
-                yield row, ValueError(f"invalid JSON ({e.msg} at column {e.colno})")
+                yield row, ValueError(f"invalid JSON ({e.msg}, column {e.colno})")
 
 
 def _iter_parquet(path: Path) -> Iterator[tuple[int, Any]]:
     import pyarrow.parquet as pq
 
-    yield from enumerate(pq.read_table(path).to_pylist())
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        raise DataError(
+            f"dataset {path} is not a readable Parquet file ({e}); give a .parquet, .jsonl or .jsonl.gz"
+        ) from e
+    yield from enumerate(table.to_pylist())
 
 
 def _iter_hf(spec: str) -> Iterator[tuple[int, Any]]:
@@ -203,20 +211,25 @@ def load_questions(
     """
     out: list[Question] = []
     skipped: list[Skipped] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, bool]] = {}  # question_id -> (row, label) of its first row
     for row, raw in _rows(source):
         try:
             if isinstance(raw, Exception):
                 raise raw
             q = _row_to_question(raw, source, row)
             if q.question_id in seen:
-                raise ValueError(f"duplicate of row {seen[q.question_id]} (same question and passage)")
+                first = seen[q.question_id]
+                clash = "" if q.label == first[1] else f", with the opposite label ({q.label} vs {first[1]})"
+                raise ValueError(f"duplicate of row {first[0]} (same question and passage{clash})")
         except ValueError as e:
             if on_bad == "error":
-                raise DataError(f"{source} row {row}: {e}. Fix or remove the row, or load with on_bad='skip'.") from e
+                raise DataError(
+                    f"{source} row {row}: {e}. Fix or remove the row, or skip bad rows "
+                    "(`--on-bad-rows skip`; in Python, on_bad='skip')."
+                ) from e
             skipped.append(Skipped(source, row, str(e)))
             continue
-        seen[q.question_id] = row
+        seen[q.question_id] = (row, q.label)
         out.append(q)
         if limit is not None and len(out) >= limit:
             break

@@ -57,17 +57,15 @@ class PipelineConfig:
 
 def validate(cfg: PipelineConfig) -> None:
     """Reject settings that cannot work, before any data is loaded."""
-    cfg.train.reward.validate()
+    cfg.train.validate()
     for name in ("eval_limit", "probe_samples", "show_der_qa"):
         value = getattr(cfg, name)
         if value is not None and value < (0 if name == "show_der_qa" else 1):
             raise ConfigError(f"{name} must be positive (got {value})")
-    if cfg.train.train_limit is not None and cfg.train.train_limit < 1:
-        raise ConfigError(f"train_limit must be positive (got {cfg.train.train_limit})")
-    if cfg.train.steps < 1:
-        raise ConfigError(f"steps must be >= 1 (got {cfg.train.steps})")
     if any(a < 0 for a in cfg.frontier_alphas):
         raise ConfigError(f"frontier alphas must be >= 0 (got {cfg.frontier_alphas})")
+    if cfg.out.exists() and not cfg.out.is_dir():
+        raise ConfigError(f"--out {cfg.out} is a file; give a folder for the report (created if missing)")
 
 
 def check_warehouse(root: str, tmax: int) -> None:

@@ -98,8 +98,10 @@ def fits_context(
     return keep, skipped
 
 
-def validate_run(specs: list[ExpertSpec], tmax: int) -> None:
+def validate_run(specs: list[ExpertSpec], tmax: int, batch_size: int = 1) -> None:
     """Reject settings that cannot work, before any call."""
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be at least 1 (got {batch_size}): it is the questions walked at once")
     if tmax < 1:
         raise ConfigError(f"tmax must be at least 1 (got {tmax}): it is the longest chain to record")
     if not specs:
@@ -211,7 +213,7 @@ def prefetch(
         interrupted run leaves whole questions recorded.
     :param experts: backend instances to use (tests inject them); built from ``specs`` otherwise.
     """
-    validate_run(specs, tmax)
+    validate_run(specs, tmax, batch_size)
     questions, too_long = fits_context(questions, specs, template)
     owned = experts is None
     experts = experts or {s.name: make_expert(s) for s in specs}
@@ -380,4 +382,10 @@ def select_questions(
     ]
     if offset < 0 or (limit is not None and limit < 0):
         raise ConfigError("offset and limit must be >= 0")
-    return picked[offset : None if limit is None else offset + limit]
+    chosen = picked[offset : None if limit is None else offset + limit]
+    if not chosen:
+        raise ConfigError(
+            f"no questions selected: the dataset has {len(questions)} usable, {len(picked)} match partition "
+            f"{partition!r}{' and the given ids' if ids else ''}, and offset {offset} / limit {limit} leave none"
+        )
+    return chosen

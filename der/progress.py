@@ -6,12 +6,18 @@ from tqdm import tqdm
 
 
 class Bar:
-    """Context manager wrapping tqdm; ``update(done, total)`` sets absolute progress."""
+    """Context manager wrapping tqdm; ``update(done, total)`` sets absolute progress.
+
+    The bar appears at the first update, so work that fails before it starts (preflight, bad
+    settings) prints its error alone."""
 
     def __init__(self, desc: str, unit: str = "it") -> None:
-        self._bar = tqdm(total=0, desc=desc, unit=unit, dynamic_ncols=True, smoothing=0.05)
+        self.desc, self.unit = desc, unit
+        self._bar: tqdm | None = None
 
     def update(self, done: int, total: int) -> None:
+        if self._bar is None:
+            self._bar = tqdm(total=total, desc=self.desc, unit=self.unit, dynamic_ncols=True, smoothing=0.05)
         self._bar.total = total
         self._bar.n = done
         self._bar.refresh()
@@ -20,4 +26,5 @@ class Bar:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()

@@ -27,6 +27,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from der.errors import WarehouseError
+
 EMBED_DIM = 384
 
 SCHEMAS: dict[str, pa.Schema] = {
@@ -143,6 +145,37 @@ def list_shards(root: str | Path, table: str) -> list[str]:
     return Location(root).shards(table)
 
 
+def _is_complete_parquet(path: str) -> bool:
+    # a Parquet file starts and ends with the magic bytes; a truncated or foreign file does not
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        size = fh.seek(0, os.SEEK_END)
+        if size < 12:
+            return False
+        fh.seek(size - 4)
+        return head == b"PAR1" and fh.read(4) == b"PAR1"
+
+
+def readable_shards(root: str | Path, table: str) -> list[str]:
+    """The published shards of a table, refusing (with what to do) any that is not a whole Parquet file.
+
+    der publishes shards whole, so such a file was damaged or put there by something else. The
+    check reads 8 bytes a shard; it runs on local warehouses (object stores publish uploads whole).
+    """
+    loc = Location(root)
+    shards = loc.shards(table)
+    bad = [s for s in shards if not _is_complete_parquet(s)] if loc.local else []
+    if bad:
+        names = ", ".join(os.path.basename(b) for b in bad)
+        raise WarehouseError(
+            f"{len(bad)} shard(s) in {loc.join(table)} are not complete Parquet files: {names}. der writes "
+            "shards whole (temporary name, then rename), so these were damaged or put there by something else. "
+            "Move them out of that folder (for example into a quarantine/ folder beside the warehouse) and run "
+            "again: nothing else is affected, and `der prefetch` asks again for any call they held."
+        )
+    return shards
+
+
 def write_shard(root: str | Path, table: str, rows: Sequence[dict[str, Any]] | pa.Table) -> str | None:
     """Write rows as one new shard, atomically; returns its path (None when there are no rows)."""
     schema = SCHEMAS[table]
@@ -222,7 +255,7 @@ def compact(root: str | Path, table: str) -> tuple[int, int]:
     concurrent writer publishes meanwhile are not in the list, so they are never removed.
     """
     loc = Location(root)
-    shards = loc.shards(table)
+    shards = readable_shards(root, table)
     schema = SCHEMAS[table]
     if len(shards) <= 1:
         return len(shards), sum(pq.read_metadata(loc.fs.open(s)).num_rows for s in shards)

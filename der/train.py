@@ -28,6 +28,20 @@ class PPOConfig:
     """Discount factor of PPO (the reference's PPO gamma; not the reward's gamma bonus)."""
     ent_coef: float = 0.01
 
+    def validate(self) -> None:
+        """Reject values stable-baselines3 or torch would fail on, with what to change."""
+        if self.n_steps < 2 or self.batch_size < 2:
+            raise ConfigError(
+                f"n_steps and batch_size must be at least 2 (got {self.n_steps}, {self.batch_size}); "
+                "PPO normalises advantages over a batch. The reference uses 128 and 64"
+            )
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate must be > 0 (got {self.learning_rate}); the reference uses 3e-4")
+        if not 0 < self.ppo_gamma <= 1:
+            raise ConfigError(f"ppo_gamma must be in (0, 1] (got {self.ppo_gamma}); the reference uses 0.95")
+        if self.ent_coef < 0:
+            raise ConfigError(f"ent_coef must be >= 0 (got {self.ent_coef}); the reference uses 0.01")
+
 
 @dataclass
 class TrainConfig:
@@ -42,6 +56,17 @@ class TrainConfig:
     """Use at most this many train-partition questions (default: all recorded)."""
     reward: RewardConfig = field(default_factory=RewardConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
+
+    def validate(self) -> None:
+        """Reject settings that cannot work, before any data is loaded."""
+        if self.steps < 1:
+            raise ConfigError(f"steps must be >= 1 (got {self.steps})")
+        if self.torch_threads < 1:
+            raise ConfigError(f"torch_threads must be >= 1 (got {self.torch_threads})")
+        if self.train_limit is not None and self.train_limit < 1:
+            raise ConfigError(f"train_limit must be >= 1 (got {self.train_limit}); omit it to use every question")
+        self.reward.validate()
+        self.ppo.validate()
 
 
 @dataclass
@@ -68,9 +93,7 @@ def train_router(data: ReplayData, cfg: TrainConfig, progress: bool = False) -> 
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.monitor import Monitor
 
-    if cfg.steps < 1:
-        raise ConfigError(f"steps must be >= 1 (got {cfg.steps})")
-    cfg.reward.validate()
+    cfg.validate()
     torch.set_num_threads(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
     rows = train_rows(data, cfg.train_limit)

@@ -21,9 +21,10 @@ import jinja2
 import pyarrow as pa
 
 from der.errors import WarehouseError
-from der.store import SCHEMAS, Location, list_shards, shard_dir, shard_glob
+from der.store import SCHEMAS, Location, readable_shards, shard_dir, shard_glob
 
 DEFAULT_TMAX = 3
+_STATEMENT_NAMES = {"LOAD": "INSTALL / LOAD"}  # DuckDB files INSTALL under LOAD
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
@@ -91,7 +92,7 @@ class Warehouse:
         def source(table: str) -> str:
             if table not in SCHEMAS:
                 raise WarehouseError(f"SQL refers to unknown source {table!r}")
-            if not list_shards(self.root, table):
+            if not readable_shards(self.root, table):
                 return _empty_relation(SCHEMAS[table])
             return f"read_parquet({_quote(shard_glob(self.root, table))}, union_by_name = true)"
 
@@ -125,7 +126,8 @@ class Warehouse:
         kind = statements[0].type
         if kind not in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN):
             raise WarehouseError(
-                f"der sql is read-only: {kind.name} statements are refused; write a SELECT over the views "
+                f"der sql is read-only: {_STATEMENT_NAMES.get(kind.name, kind.name)} statements are refused; "
+                "write a SELECT over the views "
                 f"({', '.join(self.views())})"
             )
         try:

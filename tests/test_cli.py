@@ -109,6 +109,19 @@ def test_ask_replays_a_recorded_question(pipeline_out, wh):
     res = json.loads(done.stdout)
     assert res["question_id"] == qid and res["source"] == "replay"
     assert 1 <= len(res["steps"]) <= 3 and res["final_answer"] in ("yes", "no", "unknown")
+    assert all(step["raw_text"] for step in res["steps"])  # the recorded text, not only the parsed answer
+    # the question text alone finds the recorded question too
+    by_text = der(
+        "ask",
+        "--replay",
+        "--warehouse",
+        str(wh),
+        "--router",
+        str(pipeline_out / "router-stop"),
+        res["question"],
+        "--json",
+    )
+    assert json.loads(by_text.stdout)["question_id"] == qid
 
 
 def test_report_compare_puts_two_runs_side_by_side(pipeline_out, tmp_path):
@@ -124,6 +137,27 @@ def test_sql_formats_and_refusals(wh):
     assert [json.loads(line)["depth"] for line in js.splitlines()] == [1, 2, 3]
     bad = der("sql", "--warehouse", str(wh), "drop view calls", check=False)
     assert bad.returncode == 2 and "read-only" in bad.stderr
+    # errors raised while the query runs, not only when it is parsed
+    for query, message in [
+        ("select cast('x' as int)", "Conversion Error"),
+        ("select * from sniff_csv('/etc/passwd')", ""),
+    ]:
+        failed = der("sql", "--warehouse", str(wh), query, check=False)
+        assert failed.returncode == 2 and "query failed" in failed.stderr and message in failed.stderr
+        assert "Traceback" not in failed.stderr and "root:" not in failed.stdout
+
+
+def test_a_corrupt_shard_is_named_with_what_to_do(wh, tmp_path):
+    copy = tmp_path / "wh"
+    shutil.copytree(wh, copy)
+    good = sorted((copy / "calls").glob("part-*.parquet"))[0]
+    bad = copy / "calls" / "part-99990101T000000000000-truncate.parquet"
+    bad.write_bytes(good.read_bytes()[:2000])
+    for args in (["sql", "select count(*) from calls"], ["compact"], ["pipeline", "--out", str(tmp_path / "r")]):
+        done = der(args[0], "--warehouse", str(copy), *args[1:], check=False)
+        assert done.returncode == 2 and bad.name in done.stderr and "Move them out" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    assert good.exists() and bad.exists()  # nothing removed behind the user's back
 
 
 @pytest.mark.parametrize(
@@ -134,6 +168,13 @@ def test_sql_formats_and_refusals(wh):
         (["prefetch", "--experts", "no-such-config"], "experts config 'no-such-config' not found"),
         (["prefetch", "--experts", "llama-local", "--tmax", "0", "--warehouse", "/tmp/der-never"], "tmax must be"),
         (["ask", "--router", "/nonexistent/router", "is it?"], "no trained router"),
+        (["train", "--warehouse", "FIXTURE", "--n-steps", "1"], "n_steps and batch_size must be at least 2"),
+        (["train", "--warehouse", "FIXTURE", "--learning-rate", "-1"], "learning_rate must be > 0"),
+        (["train", "--warehouse", "FIXTURE", "--torch-threads", "0"], "torch_threads must be >= 1"),
+        (["prefetch", "--experts", "llama-local", "--batch-size", "0", "--warehouse", "/tmp/der-never"], "batch size"),
+        (["prefetch", "--experts", "llama-local", "--offset", "5000", "--warehouse", "/tmp/der-never"], "no questions"),
+        (["sql", "--warehouse", "FIXTURE", "--max-rows", "0"], "--max-rows must be at least 1"),
+        (["report", "/nonexistent/run"], "not found"),
     ],
 )
 def test_bad_input_fails_clearly_without_a_traceback(args, message, wh):

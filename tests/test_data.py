@@ -103,3 +103,14 @@ def test_hf_source_fails_clearly_offline(monkeypatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     with pytest.raises(DataError, match=r"cannot load Hugging Face dataset 'no-such/dataset'.*bundled copy"):
         load_questions("hf:no-such/dataset:validation")
+
+
+def test_byte_order_mark_and_conflicting_duplicates(tmp_path):
+    row = {"question": "is it", "passage": "a passage", "answer": True}
+    p = tmp_path / "bom.jsonl"
+    p.write_bytes(b"\xef\xbb\xbf" + json.dumps(row).encode() + b"\n" + json.dumps({**row, "answer": False}).encode())
+    got = load_questions(str(p), on_bad="skip")
+    assert len(got.questions) == 1 and got.questions[0].label is True
+    assert "opposite label" in got.skipped[0].reason
+    with pytest.raises(DataError, match="--on-bad-rows skip"):
+        load_questions(str(p))
