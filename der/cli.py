@@ -117,6 +117,7 @@ class Embed:
     """Compute the MiniLM state embeddings the warehouse lacks (the pipeline does this too)."""
 
     warehouse: str = DEFAULT_WAREHOUSE
+    """Warehouse root (a folder, or an fsspec URL such as s3://bucket/der)."""
 
 
 def run_embed(args: Embed) -> int:
@@ -132,7 +133,9 @@ class Train:
     """Train a PPO router on the recorded behaviour and save it (router.zip + router.json)."""
 
     warehouse: str = DEFAULT_WAREHOUSE
+    """Warehouse root (a folder, or an fsspec URL such as s3://bucket/der)."""
     out: Path = Path("reports/latest/router")
+    """Folder for router.zip and router.json."""
     experts: tuple[str, ...] = ()
     """Experts in action order (default: every recorded expert)."""
     train: tyro.conf.OmitArgPrefixes[TrainConfig] = field(default_factory=TrainConfig)
@@ -206,6 +209,7 @@ class Ask:
     warehouse: str = "warehouse/recording"
     """Warehouse for --replay."""
     template: str = "ref-v1"
+    """Prompt template version (as the router's recording used)."""
     json: bool = False
     """Print one JSON document per question."""
 
@@ -311,6 +315,7 @@ class Compact:
     """Merge each table's shards into one (safe while other processes read or append)."""
 
     warehouse: str = DEFAULT_WAREHOUSE
+    """Warehouse root (a folder, or an fsspec URL such as s3://bucket/der)."""
 
 
 def run_compact(args: Compact) -> int:

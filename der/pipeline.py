@@ -40,7 +40,7 @@ class PipelineConfig:
     experts: tuple[str, ...] = ()
     """Experts to route over, in action order (default: every recorded expert)."""
     eval_limit: int | None = None
-    """Evaluate on at most this many eval-partition questions (default: all)."""
+    """Evaluate on at most this many eval-partition questions (None: all)."""
     probe_samples: int = 40
     """Eval questions in the single-shot probe (begin_probe_baselines)."""
     show_der_qa: int = 10

@@ -53,7 +53,7 @@ class TrainConfig:
     torch_threads: int = 1
     """Torch threads; the policy is a small MLP, where one thread beats two (docs/benchmarks.md)."""
     train_limit: int | None = None
-    """Use at most this many train-partition questions (default: all recorded)."""
+    """Use at most this many train-partition questions (None: every recorded one)."""
     reward: RewardConfig = field(default_factory=RewardConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
 
