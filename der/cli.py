@@ -287,12 +287,13 @@ def run_report(args: Report) -> int:
         path = folder / "report.json"
         if not path.exists():
             raise DerError(f"{path} not found: run `der pipeline --out {folder}` first")
+        redo = f"re-run `der pipeline --out {folder}`"
         try:
             report = json.loads(path.read_text())
         except ValueError as e:
-            report = e
+            raise DerError(f"{path} is not valid JSON ({e}); {redo}") from e
         if not isinstance(report, dict) or "end_results_eval" not in report:
-            raise DerError(f"{path} is not a der report ({report!s:.120}); re-run `der pipeline --out {folder}`")
+            raise DerError(f"{path} is not a der report (it has no end_results_eval); {redo}")
         return report
 
     if args.compare:

@@ -95,33 +95,16 @@ def test_ask_replays_a_recorded_question(pipeline_out, wh):
         "--format",
         "csv",
     ).stdout.splitlines()[1]
-    done = der(
-        "ask",
-        "--replay",
-        "--warehouse",
-        str(wh),
-        "--router",
-        str(pipeline_out / "router-stop"),
-        "--question-id",
-        qid,
-        "--json",
-    )
-    res = json.loads(done.stdout)
+
+    def replay(*which: str) -> dict:
+        router = str(pipeline_out / "router-stop")
+        return json.loads(der("ask", "--replay", "--warehouse", str(wh), "--router", router, "--json", *which).stdout)
+
+    res = replay("--question-id", qid)
     assert res["question_id"] == qid and res["source"] == "replay"
     assert 1 <= len(res["steps"]) <= 3 and res["final_answer"] in ("yes", "no", "unknown")
     assert all(step["raw_text"] for step in res["steps"])  # the recorded text, not only the parsed answer
-    # the question text alone finds the recorded question too
-    by_text = der(
-        "ask",
-        "--replay",
-        "--warehouse",
-        str(wh),
-        "--router",
-        str(pipeline_out / "router-stop"),
-        res["question"],
-        "--json",
-    )
-    assert json.loads(by_text.stdout)["question_id"] == qid
+    assert replay(res["question"])["question_id"] == qid  # the question text alone finds it too
 
 
 def test_report_compare_puts_two_runs_side_by_side(pipeline_out, tmp_path):
