@@ -23,6 +23,7 @@ from der.prefetch import make_task
 from der.prompts import STATES, PromptTemplate, passed_on
 from der.replay import ANSWER_CODE, ANSWER_NAMES, MISSING, NEXT_STATE, ReplayData, load_replay
 from der.router import Router
+from der.warehouse import Warehouse
 
 
 @dataclass
@@ -153,8 +154,6 @@ class Asker:
         if self._replay is None:
             self._replay = load_replay(self.warehouse, self.router.experts, tmax=self.router.obs_spec.tmax)
         data = self._replay
-        from der.warehouse import Warehouse
-
         with Warehouse(self.warehouse) as wh:
             qid = qid or self._find(wh, question, passage)
             known = wh.query_rows("select question from questions where question_id = ?", [qid])

@@ -79,13 +79,15 @@ def sweep(
     return points
 
 
+def dominates(accuracy: float, cost: float, other_accuracy: float, other_cost: float) -> bool:
+    """True when (accuracy, cost) is at least as accurate and as cheap as the other, and better in one."""
+    return accuracy >= other_accuracy and cost <= other_cost and (accuracy > other_accuracy or cost < other_cost)
+
+
 def mark_frontier(points: list[Point]) -> None:
     """Flag the points no other point beats on both accuracy (higher) and cost (lower)."""
     for p in points:
-        p.on_frontier = not any(
-            (q.accuracy >= p.accuracy and q.cost <= p.cost) and (q.accuracy > p.accuracy or q.cost < p.cost)
-            for q in points
-        )
+        p.on_frontier = not any(dominates(q.accuracy, q.cost, p.accuracy, p.cost) for q in points)
 
 
 def area_under(points: list[Point], cmax: float) -> float:
@@ -108,4 +110,4 @@ def summarise(points: list[Point]) -> dict[str, float]:
     return dict(sorted(auf.items(), key=lambda kv: -kv[1]))
 
 
-__all__ = ["ALPHAS", "Point", "area_under", "mark_frontier", "summarise", "sweep"]
+__all__ = ["ALPHAS", "Point", "area_under", "dominates", "mark_frontier", "summarise", "sweep"]

@@ -37,12 +37,8 @@ log = logging.getLogger("der.prefetch")
 NONE = "none"  # prev_answer of a first-step call
 
 
-def call_key(spec: ExpertSpec, template: PromptTemplate, prompt: str) -> str:
-    """Content address of one call: expert identity, template version and the full prompt."""
-    return _key(json.dumps(spec.identity(), sort_keys=True), template.version, prompt)
-
-
 def _key(identity_json: str, version: str, prompt: str) -> str:
+    """Content address of one call: expert identity, template version and the full prompt."""
     # byte for byte json.dumps({"expert": identity, "template": version, "prompt": prompt}, sort_keys=True),
     # with the identity serialised once per expert instead of once per call (B6: 1.9 M keys took 90 s)
     doc = f'{{"expert": {identity_json}, "prompt": {json.dumps(prompt)}, "template": {json.dumps(version)}}}'
@@ -277,13 +273,12 @@ def prefetch(
 
 def make_task(q: Question, prev: str | None, spec: ExpertSpec, template: PromptTemplate) -> CallTask:
     """The call asking ``spec`` about ``q`` with ``prev`` passed on, with its content address."""
-    prompt = template.render(q.text, prev)
-    return CallTask(q, prev, spec, prompt, call_key(spec, template, prompt))
+    return TaskMaker([spec], template)(q, prev, spec)
 
 
 class TaskMaker:
-    """:func:`make_task` for a fixed set of experts whose identities no longer change (after
-    preflight has filled in digests): each identity is serialised once."""
+    """Makes the calls of a fixed set of experts whose identities no longer change (after
+    preflight has filled in digests): each identity is serialised once, not once per call."""
 
     def __init__(self, specs: list[ExpertSpec], template: PromptTemplate) -> None:
         self.template = template

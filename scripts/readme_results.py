@@ -16,6 +16,8 @@ import re
 import shutil
 from pathlib import Path
 
+from der.frontier import dominates
+
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 PROTOCOLS = ("gold-stop", "fixed-budget", "learned-stop")
@@ -35,16 +37,13 @@ def combined_table(results: dict[str, list[dict]]) -> list[str]:
 
 
 def dominated_by(results: list[dict], name: str) -> list[str]:
-    """Non-oracle methods strictly better than ``name`` on accuracy and no costlier, or the reverse."""
+    """Non-oracle methods that dominate ``name``: at least as accurate and as cheap, better in one."""
     me = next(r for r in results if r["name"] == name)
     return [
         r["name"]
         for r in results
         if not r["name"].startswith("oracle:")
-        and r["name"] != name
-        and r["accuracy_mean"] >= me["accuracy_mean"]
-        and r["cost_mean"] <= me["cost_mean"]
-        and (r["accuracy_mean"] > me["accuracy_mean"] or r["cost_mean"] < me["cost_mean"])
+        and dominates(r["accuracy_mean"], r["cost_mean"], me["accuracy_mean"], me["cost_mean"])
     ]
 
 
